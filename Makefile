@@ -1,0 +1,29 @@
+# `make run` trains the main job (MNIST MLP GAN); `make test` lints and runs the suite.
+# Both create .venv (the project installed editable, with test extras) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: venv test run lint clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest -q
+
+run: venv
+	$(BIN)/python -m jaxgan.experiments.mnist $(ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

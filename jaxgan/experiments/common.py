@@ -1,0 +1,250 @@
+"""What every experiment shares: its config as a dataclass turned into a command line, the
+one-line error contract, the optimizers, and the epoch loop that logs as it goes.
+
+An experiment defines a subclass of :class:`TrainConfig` (its own fields and defaults) and a
+``train(config)`` function, and its ``main`` is ``cli_main(Config, train, description)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from jaxgan.losses import LOSSES
+from jaxgan.train import LATENT_DISTRIBUTIONS, GANState, StepConfig, steps_per_epoch, train_epoch
+from jaxgan.workdir import RunWriter
+
+
+class UsageError(Exception):
+    """Bad input (options, data): reported as one line on stderr with exit status 2."""
+
+
+def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
+    """A config field with its ``--help`` text (and, for strings, the allowed values)."""
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, list | tuple):
+        return dataclasses.field(default_factory=lambda: tuple(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Options common to every experiment (DESIGN.md); experiments override the defaults."""
+
+    workdir: str = option("runs/experiment", "directory for config, metrics, figures, summary")
+    seed: int = option(0, "seed from which the whole run derives")
+    epochs: int = option(10, "passes over the training set")
+    batch_size: int = option(100, "real samples per discriminator minibatch")
+    loss: str = option("non_saturating", "GAN loss", choices=sorted(LOSSES))
+    d_steps: int = option(1, "discriminator updates per generator update (k)")
+    lr_g: float = option(2e-4, "generator learning rate (Adam)")
+    lr_d: float = option(2e-4, "discriminator learning rate (Adam)")
+    beta1: float = option(0.5, "Adam beta1 for both networks")
+    beta2: float = option(0.999, "Adam beta2 for both networks")
+    lr_schedule: str = option(
+        "constant", "learning-rate schedule over the run", choices=("constant", "linear", "cosine")
+    )
+    ema_decay: float = option(0.0, "EMA decay of G's weights used for sampling (0 = off)")
+    latent_dim: int = option(64, "dimension of the generator's noise input")
+    latent: str = option("gaussian", "noise distribution", choices=LATENT_DISTRIBUTIONS)
+    log_every: int = option(0, "steps between log points (0 = once per epoch)")
+
+    def validate(self) -> None:
+        """Raises :class:`UsageError` for impossible values; subclasses extend it."""
+        for name in ("epochs", "batch_size", "d_steps", "latent_dim"):
+            require(
+                getattr(self, name) >= 1, f"--{flag(name)} must be >= 1, got {getattr(self, name)}"
+            )
+        for name in ("lr_g", "lr_d"):
+            require(
+                getattr(self, name) > 0, f"--{flag(name)} must be > 0, got {getattr(self, name)}"
+            )
+        for name in ("beta1", "beta2", "ema_decay"):
+            value = getattr(self, name)
+            require(0 <= value < 1, f"--{flag(name)} must be in [0, 1), got {value}")
+        require(self.log_every >= 0, f"--log-every must be >= 0, got {self.log_every}")
+
+    def step_config(self) -> StepConfig:
+        return StepConfig(
+            loss=self.loss,
+            d_steps=self.d_steps,
+            latent_dim=self.latent_dim,
+            latent=self.latent,
+            ema_decay=self.ema_decay,
+        )
+
+
+def require(condition: bool, message: str) -> None:
+    """Raises :class:`UsageError` with ``message`` unless ``condition``."""
+    if not condition:
+        raise UsageError(message)
+
+
+def flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _argument(field: dataclasses.Field, annotation: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata.get("help", "")}
+    if field.default_factory is not dataclasses.MISSING:
+        kwargs["default"] = field.default_factory()
+    if annotation is bool:
+        return {**kwargs, "action": argparse.BooleanOptionalAction}
+    if typing.get_origin(annotation) is tuple:
+        return {**kwargs, "type": typing.get_args(annotation)[0], "nargs": "+"}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return {**kwargs, "type": annotation, "choices": field.metadata.get("choices")}
+
+
+def config_parser(config_cls: type, prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with one ``--kebab-case`` option per field of ``config_cls``, defaults shown."""
+    parser = _Parser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        parser.add_argument(f"--{flag(field.name)}", **_argument(field, hints[field.name]))
+    return parser
+
+
+def cli_main(
+    config_cls: type[TrainConfig],
+    train: Callable[[TrainConfig], Any],
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Parses options into ``config_cls``, validates them, and runs ``train``.
+
+    Any :class:`UsageError` (from validation or from loading data) becomes one line on stderr
+    and exit status 2, before anything is written to the workdir.
+    """
+    prog = f"python -m {sys.modules['__main__'].__spec__.name}" if argv is None else "jaxgan"
+    args = config_parser(config_cls, prog, description).parse_args(argv)
+    try:
+        config = config_cls(**vars(args))
+        config.validate()
+        train(config)
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def make_optimizer(
+    lr: float, config: TrainConfig, total_steps: int
+) -> optax.GradientTransformation:
+    """Adam with ``config``'s betas and learning-rate schedule over ``total_steps`` updates."""
+    if config.lr_schedule == "linear":
+        lr = optax.linear_schedule(lr, 0.0, total_steps)
+    elif config.lr_schedule == "cosine":
+        lr = optax.cosine_decay_schedule(lr, total_steps)
+    return optax.adam(lr, b1=config.beta1, b2=config.beta2)
+
+
+def create_state(
+    config: TrainConfig, generator, discriminator, num_examples: int
+) -> tuple[GANState, int]:
+    """The initial state for ``config`` and the number of steps in one epoch."""
+    per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
+    require(
+        per_epoch >= 1,
+        f"{num_examples} training examples are fewer than one step needs "
+        f"(--batch-size {config.batch_size} x --d-steps {config.d_steps}); lower them",
+    )
+    total = per_epoch * config.epochs
+    d_updates = total * config.d_steps
+    state = GANState.create(
+        generator=generator,
+        discriminator=discriminator,
+        g_tx=make_optimizer(config.lr_g, config, total),
+        d_tx=make_optimizer(config.lr_d, config, d_updates),
+        key=jax.random.key(config.seed),
+        config=config.step_config(),
+    )
+    return state, per_epoch
+
+
+def _log_points(metrics: dict[str, np.ndarray], first_step: int, every: int):
+    """Yields ``(step, window means)`` for consecutive windows of ``every`` steps."""
+    n = len(next(iter(metrics.values())))
+    for start in range(0, n, every):
+        window = {k: float(np.mean(v[start : start + every])) for k, v in metrics.items()}
+        yield first_step + min(start + every, n), window
+
+
+def fit(
+    state: GANState,
+    data: dict[str, np.ndarray],
+    config: TrainConfig,
+    writer: RunWriter,
+    on_epoch: Callable[[GANState, int], dict[str, Any]] | None = None,
+) -> tuple[GANState, dict[str, Any]]:
+    """Trains for ``config.epochs`` epochs, one compiled program (one dispatch) per epoch.
+
+    Metrics come back to the host once per epoch; they are logged in windows of
+    ``config.log_every`` steps. ``on_epoch(state, epoch)`` may evaluate and return extra values
+    to log. Stops early, with status ``"diverged"``, at the first non-finite loss.
+
+    Returns:
+      The final state and a summary: ``status``, ``epochs``, ``steps``, ``wall_s``,
+      ``train_steps_per_s`` (after the first epoch, so compilation is excluded), the last
+      window's metrics, and ``diverged_at`` when it diverged.
+    """
+    data = jax.device_put(data)
+    start = time.perf_counter()
+    timed_steps, timed_s = 0, 0.0
+    summary: dict[str, Any] = {"status": "completed"}
+    last: dict[str, float] = {}
+    bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", file=sys.stderr)
+    for epoch in bar:
+        first_step = int(state.step)
+        t0 = time.perf_counter()
+        state, metrics = train_epoch(state, data, batch_size=config.batch_size)
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - t0
+        steps = len(metrics["d_loss"])
+        if epoch > 1:
+            timed_steps, timed_s = timed_steps + steps, timed_s + elapsed
+        every = config.log_every or steps
+        for step, window in _log_points(metrics, first_step, every):
+            writer.log(step, {"epoch": epoch, **window})
+            last = window
+        bad = [k for k, v in metrics.items() if not np.all(np.isfinite(v))]
+        if bad:
+            at = first_step + int(np.argmin(np.isfinite(metrics[bad[0]]))) + 1
+            tqdm.write(f"training diverged: non-finite {bad[0]} at step {at}", file=sys.stderr)
+            summary.update(status="diverged", diverged_at=at)
+            break
+        extra = on_epoch(state, epoch) if on_epoch else {}
+        if extra:
+            writer.log(int(state.step), {"epoch": epoch, **extra})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+    bar.close()
+    summary.update(
+        epochs=epoch,
+        steps=int(state.step),
+        wall_s=time.perf_counter() - start,
+        train_steps_per_s=timed_steps / timed_s if timed_s else None,
+        **last,
+    )
+    return state, summary

@@ -1,0 +1,117 @@
+"""Flax (linen) generators and discriminators.
+
+Generators map latent vectors ``z`` of shape ``[batch, latent_dim]`` to samples of
+``sample_shape``; discriminators map samples to *logits* of shape ``[batch]`` (never
+probabilities: the losses apply the log-sigmoid themselves, which is numerically stable).
+
+Every module takes ``train: bool`` so that batch norm (and, later, dropout) can switch between
+batch statistics and running averages; modules without such layers simply ignore it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
+    "relu": nn.relu,
+    "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=0.2),
+    "elu": nn.elu,
+    "tanh": jnp.tanh,
+    "identity": lambda x: x,
+}
+
+
+def activation(name: str) -> Callable[[jnp.ndarray], jnp.ndarray]:
+    """Returns the activation called ``name`` (one of :data:`ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+class MLPGenerator(nn.Module):
+    """Fully connected generator: ``hidden`` layers, then a linear map to ``sample_shape``.
+
+    Attributes:
+      sample_shape: shape of one generated sample, e.g. ``(1,)``, ``(2,)`` or ``(28, 28, 1)``.
+      hidden: width of each hidden layer.
+      act: hidden activation name (see :data:`ACTIVATIONS`).
+      out_act: output activation name; ``"tanh"`` for images scaled to [-1, 1].
+      batch_norm: batch norm after each hidden linear layer (before the activation).
+    """
+
+    sample_shape: Sequence[int]
+    hidden: Sequence[int] = (256, 256)
+    act: str = "relu"
+    out_act: str = "identity"
+    batch_norm: bool = False
+
+    @nn.compact
+    def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        h = z
+        for width in self.hidden:
+            h = nn.Dense(width)(h)
+            if self.batch_norm:
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+            h = activation(self.act)(h)
+        out = nn.Dense(math.prod(self.sample_shape))(h)
+        return activation(self.out_act)(out).reshape((z.shape[0], *self.sample_shape))
+
+
+class Maxout(nn.Module):
+    """Maxout layer (Goodfellow et al. 2013): the maximum over ``pieces`` linear maps."""
+
+    features: int
+    pieces: int
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        h = nn.Dense(self.features * self.pieces)(x)
+        return h.reshape((*x.shape[:-1], self.features, self.pieces)).max(axis=-1)
+
+
+def minibatch_deviation(x: jnp.ndarray) -> jnp.ndarray:
+    """Each sample's squared deviation from its batch mean, feature by feature.
+
+    The minibatch statistic of the "GAN in 50 lines" toy: D sees how far each sample lies from
+    the batch mean, so a generator that collapses to a point produces zero deviations that D
+    can tell from the real spread.
+    """
+    return jnp.square(x - x.mean(axis=0, keepdims=True))
+
+
+class MLPDiscriminator(nn.Module):
+    """Fully connected discriminator returning one logit per sample.
+
+    Attributes:
+      hidden: width of each hidden layer.
+      act: hidden activation name; ignored by maxout layers.
+      maxout_pieces: > 1 replaces each dense+activation by a maxout layer with that many pieces.
+      minibatch_features: append :func:`minibatch_deviation` of the input to each sample.
+      pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` consecutive samples
+        concatenated, returning ``batch // pack`` logits; a batch of near-identical samples is
+        then easy to reject, which penalises mode collapse.
+    """
+
+    hidden: Sequence[int] = (256, 256)
+    act: str = "leaky_relu"
+    maxout_pieces: int = 1
+    minibatch_features: bool = False
+    pack: int = 1
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        if x.shape[0] % self.pack:
+            raise ValueError(f"a batch of {x.shape[0]} does not split into packs of {self.pack}")
+        h = x.reshape((x.shape[0] // self.pack, -1))
+        if self.minibatch_features:
+            h = jnp.concatenate([h, minibatch_deviation(h)], axis=-1)
+        for width in self.hidden:
+            if self.maxout_pieces > 1:
+                h = Maxout(width, self.maxout_pieces)(h)
+            else:
+                h = activation(self.act)(nn.Dense(width)(h))
+        return nn.Dense(1)(h)[:, 0]

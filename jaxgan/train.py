@@ -1,0 +1,287 @@
+"""The GAN training state, the alternating update, and the on-device epoch runner.
+
+``train_step(state, batch)`` performs one iteration of Algorithm 1 of Goodfellow et al. 2014:
+``k = state.config.d_steps`` discriminator updates, each on its own real minibatch and fresh
+noise, then one generator update on fresh noise. The batch therefore holds ``k`` minibatches
+back to back: ``batch["x"]`` has shape ``[k * batch_size, *sample_shape]``.
+
+All randomness comes from ``state.key`` by ``fold_in`` of the step number (and of the epoch's
+first step for the data order), so a run is a pure function of its seed: reproducible,
+resumable, and ``jax.vmap``-able over a stack of states (several seeds in one program).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.training import train_state
+
+from jaxgan.losses import get_loss
+
+Array = jax.Array
+Batch = dict[str, Array]
+Metrics = dict[str, Array]
+
+LATENT_DISTRIBUTIONS = ("gaussian", "uniform")
+# Independent random streams derived from the run's root key.
+_STEP_STREAM, _DATA_STREAM = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    """Static settings of the update; part of the state's tree structure, not its leaves.
+
+    Attributes:
+      loss: name of a loss in :data:`jaxgan.losses.LOSSES`.
+      d_steps: discriminator updates per generator update (k of the original algorithm).
+      latent_dim: dimension of the generator's input noise.
+      latent: ``"gaussian"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]) noise.
+      ema_decay: when > 0, keep an exponential moving average of G's parameters with this decay.
+    """
+
+    loss: str = "non_saturating"
+    d_steps: int = 1
+    latent_dim: int = 64
+    latent: str = "gaussian"
+    ema_decay: float = 0.0
+
+    def __post_init__(self):
+        get_loss(self.loss)  # raises ValueError naming the valid losses
+        if self.d_steps < 1:
+            raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.latent not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"latent must be one of {LATENT_DISTRIBUTIONS}, got {self.latent!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+class ModelState(train_state.TrainState):
+    """A Flax ``TrainState`` that also carries batch-norm statistics (empty when unused)."""
+
+    batch_stats: Any = struct.field(default_factory=dict)
+
+    def apply(self, params, x: Array, *, train: bool) -> tuple[Array, Any]:
+        """Runs the model; returns its output and the (possibly updated) batch statistics."""
+        if not self.batch_stats:
+            return self.apply_fn({"params": params}, x, train=train), self.batch_stats
+        variables = {"params": params, "batch_stats": self.batch_stats}
+        if not train:
+            return self.apply_fn(variables, x, train=False), self.batch_stats
+        out, updates = self.apply_fn(variables, x, train=True, mutable=["batch_stats"])
+        return out, updates["batch_stats"]
+
+
+class GANState(struct.PyTreeNode):
+    """Everything that changes during training, as one pytree.
+
+    Attributes:
+      g: the generator's TrainState (parameters, optimizer state, batch statistics).
+      d: the discriminator's TrainState.
+      key: the run's root PRNG key; per-step keys are derived from it, it never changes.
+      step: number of completed ``train_step`` calls.
+      ema_params: exponential moving average of ``g.params`` (None unless ``config.ema_decay``).
+      config: the static :class:`StepConfig`.
+    """
+
+    g: ModelState
+    d: ModelState
+    key: Array
+    step: Array
+    ema_params: Any = None
+    config: StepConfig = struct.field(pytree_node=False, default_factory=StepConfig)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_tx: optax.GradientTransformation,
+        d_tx: optax.GradientTransformation,
+        key: Array,
+        config: StepConfig,
+    ) -> GANState:
+        """Initialises both networks and optimizers from ``key``.
+
+        Args:
+          generator: a module mapping ``[n, latent_dim]`` noise to samples.
+          discriminator: a module mapping samples to ``[n]`` logits.
+          g_tx: G's optimizer.
+          d_tx: D's optimizer (its own, so learning rates and betas can differ).
+          key: PRNG key (``jax.random.key(seed)``); the whole run derives from it.
+          config: the static step settings.
+        """
+        root, g_key, d_key = jax.random.split(key, 3)
+        z = jnp.zeros((2, config.latent_dim), jnp.float32)
+        g_vars = generator.init(g_key, z, train=False)
+        x = generator.apply(g_vars, z, train=False)
+        d_vars = discriminator.init(d_key, x, train=False)
+
+        def model_state(module, variables, tx):
+            return ModelState.create(
+                apply_fn=module.apply,
+                params=variables["params"],
+                tx=tx,
+                batch_stats=variables.get("batch_stats", {}),
+            )
+
+        g = model_state(generator, g_vars, g_tx)
+        # A copy, not an alias: the step donates the state, and a buffer can be donated once.
+        ema = jax.tree.map(jnp.copy, g.params) if config.ema_decay > 0 else None
+        return cls(
+            g=g,
+            d=model_state(discriminator, d_vars, d_tx),
+            key=root,
+            step=jnp.zeros((), jnp.int32),
+            ema_params=ema,
+            config=config,
+        )
+
+    @property
+    def sampling_params(self):
+        """G's parameters for sampling and evaluation: the EMA when kept, else the live ones."""
+        return self.g.params if self.ema_params is None else self.ema_params
+
+
+def sample_latent(key: Array, n: int, config: StepConfig) -> Array:
+    """Draws ``n`` latent vectors of ``config.latent_dim`` from ``config.latent``."""
+    shape = (n, config.latent_dim)
+    if config.latent == "uniform":
+        return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+    return jax.random.normal(key, shape)
+
+
+def generate(state: GANState, z: Array) -> Array:
+    """G(z) in inference mode (batch norm uses running averages), from the sampling parameters."""
+    out, _ = state.g.apply(state.sampling_params, z, train=False)
+    return out
+
+
+def _mean_prob(logits: Array) -> Array:
+    return jnp.mean(jax.nn.sigmoid(logits))
+
+
+def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None):
+    """One GAN iteration: ``k`` discriminator updates, then one generator update.
+
+    The per-device body: with ``axis_name`` set (inside ``pmap``/``shard_map``), gradients and
+    metrics are averaged over that axis. Wrap it with ``jax.jit`` (see :data:`train_step`).
+
+    Args:
+      state: the current :class:`GANState`.
+      batch: ``{"x": [k * batch_size, ...]}``: k real minibatches back to back.
+      axis_name: the data-parallel axis, or None on one device.
+
+    Returns:
+      ``(new_state, metrics)`` with scalar metrics ``d_loss``, ``g_loss`` (the losses being
+      minimised), ``d_real`` and ``d_fake`` (mean ``sigmoid`` of D's logits on the last real and
+      fake minibatch: D(x) and D(G(z)) for the cross-entropy losses).
+    """
+    cfg = state.config
+    loss = get_loss(cfg.loss)
+    k = cfg.d_steps
+    x = batch["x"]
+    if x.shape[0] % k:
+        raise ValueError(f"batch of {x.shape[0]} does not split into d_steps={k} minibatches")
+    n = x.shape[0] // k
+    reals = x.reshape((k, n, *x.shape[1:]))
+    step_key = jax.random.fold_in(jax.random.fold_in(state.key, _STEP_STREAM), state.step)
+    keys = jax.random.split(step_key, k + 1)
+
+    def sync(tree):
+        return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+    def d_update(d: ModelState, inputs):
+        real, key = inputs
+        fake, _ = state.g.apply(state.g.params, sample_latent(key, n, cfg), train=True)
+        fake = jax.lax.stop_gradient(fake)
+
+        def d_loss_fn(params):
+            real_logits, stats = d.apply(params, real, train=True)
+            fake_logits, stats = d.replace(batch_stats=stats).apply(params, fake, train=True)
+            aux = (stats, _mean_prob(real_logits), _mean_prob(fake_logits))
+            return loss.discriminator(real_logits, fake_logits), aux
+
+        (d_loss, (stats, d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            d.params
+        )
+        d = d.apply_gradients(grads=sync(grads)).replace(batch_stats=sync(stats))
+        return d, (d_loss, d_real, d_fake)
+
+    d, (d_losses, d_reals, d_fakes) = jax.lax.scan(d_update, state.d, (reals, keys[:k]))
+
+    z = sample_latent(keys[k], n, cfg)
+
+    def g_loss_fn(params):
+        fake, stats = state.g.apply(params, z, train=True)
+        fake_logits, _ = d.apply(d.params, fake, train=True)
+        return loss.generator(fake_logits), stats
+
+    (g_loss, g_stats), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
+    g = state.g.apply_gradients(grads=sync(grads)).replace(batch_stats=sync(g_stats))
+
+    ema = state.ema_params
+    if ema is not None:
+        ema = optax.incremental_update(g.params, ema, step_size=1.0 - cfg.ema_decay)
+    metrics = {
+        "d_loss": d_losses[-1],
+        "g_loss": g_loss,
+        "d_real": d_reals[-1],
+        "d_fake": d_fakes[-1],
+    }
+    new_state = state.replace(g=g, d=d, step=state.step + 1, ema_params=ema)
+    return new_state, sync(metrics)
+
+
+train_step = jax.jit(train_step_body, donate_argnums=0, static_argnames="axis_name")
+"""``train_step(state, batch)``: :func:`train_step_body` compiled, donating the old state."""
+
+
+def epoch_permutation(state: GANState, num_examples: int) -> Array:
+    """The data order of the epoch that starts at ``state.step``: a pure function of the key."""
+    key = jax.random.fold_in(jax.random.fold_in(state.key, _DATA_STREAM), state.step)
+    return jax.random.permutation(key, num_examples)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int, d_steps: int) -> int:
+    """Full iterations in one pass over the data (each consumes ``d_steps`` real minibatches)."""
+    return num_examples // (batch_size * d_steps)
+
+
+def train_epoch_body(state: GANState, data: Batch, *, batch_size: int):
+    """One epoch as a single program: an on-device permutation, then ``lax.scan`` of the step.
+
+    Args:
+      state: the state at the epoch's start.
+      data: the whole dataset on the device, ``{"x": [num_examples, ...]}``.
+      batch_size: real samples per discriminator minibatch.
+
+    Returns:
+      ``(new_state, metrics)`` with each metric stacked over the epoch's steps.
+    """
+    num_examples = jax.tree.leaves(data)[0].shape[0]
+    per_step = batch_size * state.config.d_steps
+    steps = steps_per_epoch(num_examples, batch_size, state.config.d_steps)
+    if steps < 1:
+        raise ValueError(
+            f"{num_examples} examples are fewer than one step's {per_step} "
+            f"(batch size {batch_size} x d_steps {state.config.d_steps})"
+        )
+    order = epoch_permutation(state, num_examples)[: steps * per_step].reshape(steps, per_step)
+
+    def body(state, idx):
+        return train_step_body(state, jax.tree.map(lambda a: a[idx], data))
+
+    return jax.lax.scan(body, state, order)
+
+
+train_epoch = jax.jit(train_epoch_body, donate_argnums=0, static_argnames="batch_size")
+"""``train_epoch(state, data, batch_size=B)``: :func:`train_epoch_body` compiled."""
