@@ -9,7 +9,7 @@ from jaxgan.losses import LOSSES, GANLoss, get_loss
 from jaxgan.train import (
     GANState,
     StepConfig,
-    generate,
+    generate_samples,
     sample_latent,
     train_epoch,
     train_step,
@@ -21,7 +21,7 @@ __all__ = [
     "GANLoss",
     "GANState",
     "StepConfig",
-    "generate",
+    "generate_samples",
     "get_loss",
     "sample_latent",
     "train_epoch",

@@ -1,12 +1,26 @@
-"""Datasets as host arrays. Synthetic distributions for the toy experiments.
+"""Datasets as host arrays: synthetic distributions, MNIST-style IDX files, tensorflow-datasets.
 
-Every loader returns ``{"x": array}`` (a dict, so labels can ride along later), float32 for the
-synthetic sets; the experiment puts it on the device once.
+Every loader returns a dict of arrays (so labels can ride along): ``{"x": float32}`` for the
+synthetic sets, ``{"image": uint8 [N, H, W, C], "label": int32 [N]}`` for image datasets. The
+experiment puts the data on the device once and scales images there (:func:`scale_images`).
+
+Problems with the data (missing, truncated or corrupt files; no network for a download) raise
+:class:`DataError` with a message that says what is wrong and how to fix it.
 """
 
 from __future__ import annotations
 
+import gzip
+import os
+import zlib
+from pathlib import Path
+
 import numpy as np
+
+
+class DataError(Exception):
+    """The data cannot be loaded; the message names the file or dataset and the fix."""
+
 
 MIXTURES = ("ring", "grid")
 
@@ -38,3 +52,122 @@ def gaussian_mixture(name: str, num: int, *, seed: int) -> dict[str, np.ndarray]
     rng = np.random.default_rng(seed)
     centres = modes[rng.integers(len(modes), size=num)]
     return {"x": (centres + sigma * rng.standard_normal((num, 2))).astype(np.float32)}
+
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_UBYTE = 0x08
+
+
+def _open_idx(data_dir: Path, stem: str) -> tuple[Path, bytes]:
+    """Reads ``stem`` or ``stem.gz`` from ``data_dir``; raises DataError if absent or unreadable."""
+    for path in (data_dir / stem, data_dir / f"{stem}.gz"):
+        if path.exists():
+            try:
+                raw = path.read_bytes()
+                return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
+            except (OSError, EOFError, zlib.error) as e:
+                raise DataError(
+                    f"{path} is not a readable gzip file ({e}); download it again"
+                ) from e
+    raise DataError(
+        f"{data_dir} has no {stem}[.gz]; point --data-dir at a directory with the IDX files"
+    )
+
+
+def read_idx(data_dir: str | os.PathLike, stem: str, *, ndim: int) -> np.ndarray:
+    """Reads one IDX file of unsigned bytes (the MNIST format), validating it.
+
+    An IDX file is a 4-byte magic number (two zero bytes, the element type 0x08 for unsigned
+    bytes, and the number of dimensions), the dimensions as big-endian uint32, then the data.
+
+    Args:
+      data_dir: directory holding ``stem`` or ``stem.gz``.
+      stem: file name without ``.gz``, e.g. ``"train-images-idx3-ubyte"``.
+      ndim: expected number of dimensions (3 for images, 1 for labels).
+
+    Returns:
+      A uint8 array of the file's shape.
+    """
+    path, raw = _open_idx(Path(data_dir), stem)
+    if len(raw) < 4 or raw[0] or raw[1] or raw[2] != _IDX_UBYTE or raw[3] != ndim:
+        raise DataError(
+            f"{path} is not an IDX file of {ndim}-D unsigned bytes (magic number "
+            f"{raw[:4].hex() or 'missing'}, expected 000008{ndim:02x}); is it the right file?"
+        )
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated inside its header; download it again")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(
+            f"{path} is {what}: {len(raw)} bytes for shape {shape}, expected {expected}; "
+            "download it again"
+        )
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def load_idx(data_dir: str | os.PathLike, split: str = "train") -> dict[str, np.ndarray]:
+    """MNIST-layout IDX files (``train-*`` or ``t10k-*``, optionally gzipped) from ``data_dir``.
+
+    Returns:
+      ``{"image": uint8 [N, H, W, 1], "label": int32 [N]}``.
+    """
+    if split not in IDX_FILES:
+        raise DataError(f"unknown split {split!r}; choose one of {sorted(IDX_FILES)}")
+    image_stem, label_stem = IDX_FILES[split]
+    images = read_idx(data_dir, image_stem, ndim=3)
+    labels = read_idx(data_dir, label_stem, ndim=1)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{data_dir}: {len(images)} images but {len(labels)} labels in the {split} split; "
+            "the image and label files do not belong together"
+        )
+    if len(images) == 0:
+        raise DataError(f"{data_dir}: the {split} split is empty")
+    return {"image": images[..., None], "label": labels.astype(np.int32)}
+
+
+def load_tfds(
+    name: str, split: str = "train", data_dir: str | None = None
+) -> dict[str, np.ndarray]:
+    """A whole image dataset from tensorflow-datasets as numpy (downloads on first use).
+
+    TensorFlow is imported here, not at module import, so runs that do not use tfds start fast.
+    ``data_dir`` defaults to tfds' own (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+
+    Returns:
+      ``{"image": uint8 [N, H, W, C], "label": int32 [N]}``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    tf.config.set_visible_devices([], "GPU")  # keep TensorFlow off the accelerators JAX uses
+    try:
+        dataset = tfds.load(name, split=split, data_dir=data_dir)
+    except Exception as e:  # tfds raises many types for "cannot download / prepare"
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"tensorflow-datasets could not load {name!r} ({reason}); without network access, "
+            "pass --data-dir DIR with the dataset's IDX files (train-images-idx3-ubyte[.gz], ...)"
+        ) from e
+    batches = list(tfds.as_numpy(dataset.batch(10_000)))
+    return {
+        "image": np.concatenate([b["image"] for b in batches]).astype(np.uint8),
+        "label": np.concatenate([b["label"] for b in batches]).astype(np.int32),
+    }
+
+
+def scale_images(images):
+    """uint8 images in [0, 255] to float32 in [-1, 1], the range of a tanh generator."""
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(images) -> np.ndarray:
+    """Generator outputs in [-1, 1] back to uint8 images (values outside are clipped)."""
+    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)

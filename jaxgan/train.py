@@ -30,7 +30,7 @@ Metrics = dict[str, Array]
 
 LATENT_DISTRIBUTIONS = ("gaussian", "uniform")
 # Independent random streams derived from the run's root key.
-_STEP_STREAM, _DATA_STREAM = 0, 1
+_STEP_STREAM, _DATA_STREAM, _EVAL_STREAM = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +159,16 @@ def sample_latent(key: Array, n: int, config: StepConfig) -> Array:
     return jax.random.normal(key, shape)
 
 
-def generate(state: GANState, z: Array) -> Array:
+def evaluation_noise(state: GANState, n: int) -> Array:
+    """``n`` latent vectors that stay fixed for the whole run and never feed training.
+
+    Fixed-noise sample grids and end-of-run statistics use them, so epochs are comparable and
+    evaluation does not depend on how many training steps drew noise before it.
+    """
+    return sample_latent(jax.random.fold_in(state.key, _EVAL_STREAM), n, state.config)
+
+
+def generate_samples(state: GANState, z: Array) -> Array:
     """G(z) in inference mode (batch norm uses running averages), from the sampling parameters."""
     out, _ = state.g.apply(state.sampling_params, z, train=False)
     return out

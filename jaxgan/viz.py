@@ -37,3 +37,56 @@ def scatter_modes(samples: np.ndarray, modes: np.ndarray, path: Path, *, title: 
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def image_grid(images: np.ndarray, *, ncols: int = 8, pad: int = 2) -> np.ndarray:
+    """Tiles uint8 images ``[N, H, W, C]`` into one ``[rows*(H+pad)+pad, ..., C]`` image."""
+    n, h, w, c = images.shape
+    nrows = -(-n // ncols)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def save_png(image: np.ndarray, path: Path, *, scale: int = 2) -> None:
+    """Saves a uint8 ``[H, W, C]`` image, enlarged ``scale`` times (nearest neighbour)."""
+    from PIL import Image
+
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST).save(path)
+
+
+def save_gif(frames: list[Path], path: Path, *, ms_per_frame: int = 150) -> None:
+    """An animated GIF of the PNG ``frames`` in order (looping, last frame held longer)."""
+    from PIL import Image
+
+    images = [Image.open(f) for f in frames]
+    durations = [ms_per_frame] * (len(images) - 1) + [ms_per_frame * 10]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+
+
+def loss_curves(steps: np.ndarray, d_loss: np.ndarray, g_loss: np.ndarray, path: Path) -> None:
+    """Generator and discriminator loss over training iterations."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(steps, d_loss, label="D loss", lw=1)
+    ax.plot(steps, g_loss, label="G loss", lw=1)
+    ax.set(xlabel="iteration", ylabel="loss", title="Generator and discriminator loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def real_vs_fake(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
+    """Two uint8 grids side by side: real images left, generated images right."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
+    for ax, grid, title in ((axes[0], real, "real"), (axes[1], fake, "generated")):
+        ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -42,14 +42,17 @@ class RunWriter:
     Args:
       workdir: the run's directory (created if missing).
       config: the resolved config dataclass, written to ``config.json``.
+      experiment: the experiment's module name, recorded so tools can rebuild its models.
     """
 
-    def __init__(self, workdir: str | os.PathLike, config: Any):
+    def __init__(self, workdir: str | os.PathLike, config: Any, experiment: str):
         from tensorboardX import SummaryWriter  # deferred: only runs that write need it
 
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.dir / "config.json", dataclasses.asdict(config))
+        write_json(
+            self.dir / "config.json", {"experiment": experiment, **dataclasses.asdict(config)}
+        )
         self._metrics = open(self.dir / "metrics.jsonl", "w")
         self._tb = SummaryWriter(str(self.dir / "tb"))
 

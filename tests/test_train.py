@@ -9,7 +9,7 @@ import pytest
 from jaxgan import GANState, StepConfig, train_step
 from jaxgan.losses import bce_d_loss
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import generate, train_epoch, train_step_body
+from jaxgan.train import generate_samples, train_epoch, train_step_body
 
 
 def make_state(seed=0, *, d_steps=1, g_tx=None, d_tx=None, batch_norm=False, ema_decay=0.0):
@@ -47,7 +47,7 @@ def test_discriminator_update_lowers_its_loss_on_fixed_data():
     z = jax.random.normal(jax.random.key(7), (512, 3))
 
     def d_loss(s):
-        fake = generate(s, z)
+        fake = generate_samples(s, z)
         return float(
             bce_d_loss(
                 s.d.apply_fn({"params": s.d.params}, batch["x"]),
@@ -136,9 +136,9 @@ def test_epoch_runner_learns_the_data_mean():
     """Generated samples move from around 0 towards real data centred at (3, 3)."""
     state = make_state()
     z = jax.random.normal(jax.random.key(9), (2000, 3))
-    start = float(jnp.mean(generate(state, z)))
+    start = float(jnp.mean(generate_samples(state, z)))
     data = real_batch(4000)
     for _ in range(6):
         state, _ = train_epoch(state, data, batch_size=50)
-    end = float(jnp.mean(generate(state, z)))
+    end = float(jnp.mean(generate_samples(state, z)))
     assert abs(start - 3.0) > 2.0 and abs(end - 3.0) < 0.5

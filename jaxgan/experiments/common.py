@@ -14,20 +14,21 @@ import time
 import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
 import optax
 from tqdm import tqdm
 
+from jaxgan.data import DataError
 from jaxgan.losses import LOSSES
 from jaxgan.train import LATENT_DISTRIBUTIONS, GANState, StepConfig, steps_per_epoch, train_epoch
 from jaxgan.workdir import RunWriter
 
 
 class UsageError(Exception):
-    """Bad input (options, data): reported as one line on stderr with exit status 2."""
+    """Bad options: reported as one line on stderr with exit status 2 (as is DataError)."""
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
@@ -40,7 +41,13 @@ def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Options common to every experiment (DESIGN.md); experiments override the defaults."""
+    """Options common to every experiment (DESIGN.md); experiments override the defaults.
+
+    ``PRESETS`` maps a ``--preset`` name to the defaults it sets; options given explicitly on
+    the command line still win. An experiment with presets declares a ``preset`` field.
+    """
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     workdir: str = option("runs/experiment", "directory for config, metrics, figures, summary")
     seed: int = option(0, "seed from which the whole run derives")
@@ -136,16 +143,21 @@ def cli_main(
 ) -> None:
     """Parses options into ``config_cls``, validates them, and runs ``train``.
 
-    Any :class:`UsageError` (from validation or from loading data) becomes one line on stderr
-    and exit status 2, before anything is written to the workdir.
+    A :class:`UsageError` (from validation) or :class:`~jaxgan.data.DataError` (from loading
+    data) becomes one line on stderr and exit status 2; experiments load and check everything
+    before they write to the workdir.
     """
     prog = f"python -m {sys.modules['__main__'].__spec__.name}" if argv is None else "jaxgan"
-    args = config_parser(config_cls, prog, description).parse_args(argv)
+    parser = config_parser(config_cls, prog, description)
+    if config_cls.PRESETS:
+        preset = parser.parse_known_args(argv)[0].preset
+        parser.set_defaults(**config_cls.PRESETS[preset])
+    args = parser.parse_args(argv)
     try:
         config = config_cls(**vars(args))
         config.validate()
         train(config)
-    except UsageError as e:
+    except (UsageError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
 
@@ -161,27 +173,29 @@ def make_optimizer(
     return optax.adam(lr, b1=config.beta1, b2=config.beta2)
 
 
+def init_state(config: TrainConfig, generator, discriminator, total_steps: int) -> GANState:
+    """The initial state for ``config``, learning-rate schedules spanning ``total_steps``."""
+    return GANState.create(
+        generator=generator,
+        discriminator=discriminator,
+        g_tx=make_optimizer(config.lr_g, config, total_steps),
+        d_tx=make_optimizer(config.lr_d, config, total_steps * config.d_steps),
+        key=jax.random.key(config.seed),
+        config=config.step_config(),
+    )
+
+
 def create_state(
     config: TrainConfig, generator, discriminator, num_examples: int
 ) -> tuple[GANState, int]:
-    """The initial state for ``config`` and the number of steps in one epoch."""
+    """The initial state for training on ``num_examples``, and the steps in one epoch."""
     per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     require(
         per_epoch >= 1,
         f"{num_examples} training examples are fewer than one step needs "
         f"(--batch-size {config.batch_size} x --d-steps {config.d_steps}); lower them",
     )
-    total = per_epoch * config.epochs
-    d_updates = total * config.d_steps
-    state = GANState.create(
-        generator=generator,
-        discriminator=discriminator,
-        g_tx=make_optimizer(config.lr_g, config, total),
-        d_tx=make_optimizer(config.lr_d, config, d_updates),
-        key=jax.random.key(config.seed),
-        config=config.step_config(),
-    )
-    return state, per_epoch
+    return init_state(config, generator, discriminator, per_epoch * config.epochs), per_epoch
 
 
 def _log_points(metrics: dict[str, np.ndarray], first_step: int, every: int):
@@ -238,7 +252,8 @@ def fit(
         extra = on_epoch(state, epoch) if on_epoch else {}
         if extra:
             writer.log(int(state.step), {"epoch": epoch, **extra})
-        bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+        shown = {"step": int(state.step), **{k: f"{v:.3f}" for k, v in last.items()}}
+        bar.set_postfix(shown, **{"steps/s": f"{steps / elapsed:.0f}"}, refresh=False)
     bar.close()
     summary.update(
         epochs=epoch,

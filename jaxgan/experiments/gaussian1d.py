@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
 from jaxgan import data, metrics, viz
 from jaxgan.experiments.common import TrainConfig, cli_main, create_state, fit, option, require
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import generate, sample_latent
+from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
 
@@ -60,11 +59,10 @@ def train(config: Config) -> dict:
         hidden=config.hidden, act="elu", minibatch_features=config.minibatch_features
     )
     state, _ = create_state(config, generator, discriminator, config.num_train)
-    writer = RunWriter(config.workdir, config)
+    writer = RunWriter(config.workdir, config, experiment="gaussian1d")
     state, summary = fit(state, real, config, writer)
 
-    z = sample_latent(jax.random.key(config.seed + 1), config.eval_samples, state.config)
-    fake = np.asarray(generate(state, z))
+    fake = np.asarray(generate_samples(state, evaluation_noise(state, config.eval_samples)))
     stats = metrics.moments(fake)
     stats["w1"] = metrics.w1_to_normal(fake, config.target_mean, config.target_std)
     summary.update(

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
 from jaxgan import data, metrics, viz
 from jaxgan.experiments.common import TrainConfig, cli_main, create_state, fit, option, require
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import generate, sample_latent
+from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
 
@@ -75,11 +74,10 @@ def train(config: Config) -> dict:
         hidden=config.d_hidden, maxout_pieces=config.d_maxout, pack=config.pack
     )
     state, _ = create_state(config, generator, discriminator, config.num_train)
-    writer = RunWriter(config.workdir, config)
+    writer = RunWriter(config.workdir, config, experiment="mixture2d")
     state, summary = fit(state, real, config, writer)
 
-    z = sample_latent(jax.random.key(config.seed + 1), config.eval_samples, state.config)
-    fake = np.asarray(generate(state, z))
+    fake = np.asarray(generate_samples(state, evaluation_noise(state, config.eval_samples)))
     stats = metrics.mode_statistics(fake, modes, sigma)
     summary.update(stats, dataset=config.dataset, eval_samples=config.eval_samples)
     title = (

@@ -1,0 +1,45 @@
+"""Shared test helpers: IDX files written on the fly, and the location of the real MNIST."""
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxgan.data import IDX_FILES
+
+MNIST_DIR = Path(
+    os.environ.get("JAXGAN_MNIST_DIR", Path(__file__).parents[1] / "../shared/data/mnist")
+)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file of unsigned bytes: magic 0x0000080N, big-endian dims, data."""
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.asarray(array, np.uint8).tobytes()
+
+
+def write_idx_dataset(directory: Path, images: np.ndarray, labels: np.ndarray, *, split="train"):
+    """Writes gzipped IDX image and label files in MNIST's layout."""
+    directory.mkdir(parents=True, exist_ok=True)
+    image_stem, label_stem = IDX_FILES[split]
+    (directory / f"{image_stem}.gz").write_bytes(gzip.compress(idx_bytes(images)))
+    (directory / f"{label_stem}.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    return directory
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> Path:
+    """200 random 28x28 'digits' with labels, as IDX files."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    return write_idx_dataset(tmp_path / "idx", images, np.arange(200) % 10)
+
+
+@pytest.fixture
+def real_mnist() -> Path:
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST not found at {MNIST_DIR} (set JAXGAN_MNIST_DIR to its directory)")
+    return MNIST_DIR

@@ -1,0 +1,196 @@
+"""The MNIST main job: IDX validation, the tfds path, outputs, presets, generate, learning."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from conftest import idx_bytes
+
+from jaxgan import data, generate
+from jaxgan.experiments import mnist
+from jaxgan.experiments.common import init_state
+
+TINY = ["--epochs", "2", "--batch-size", "50", "--g-hidden", "32", "--d-hidden", "32"]
+
+
+def run_expecting_error(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        mnist.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_real_mnist_loads_with_true_counts(real_mnist):
+    train, test = data.load_idx(real_mnist, "train"), data.load_idx(real_mnist, "test")
+    assert train["image"].shape == (5000, 28, 28, 1) and train["image"].dtype == np.uint8
+    assert test["image"].shape == (10000, 28, 28, 1)
+    assert np.bincount(train["label"]).tolist() == [500] * 10
+
+
+def test_idx_reader_round_trip_plain_and_gzip(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    labels = np.array([3, 7], np.uint8)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(images))  # plain
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    loaded = data.load_idx(tmp_path)
+    np.testing.assert_array_equal(loaded["image"][..., 0], images)
+    assert loaded["label"].tolist() == [3, 7]
+
+
+def corrupt(directory, stem, content: bytes):
+    (directory / f"{stem}.gz").write_bytes(content)
+
+
+BAD_DATA = [
+    ("missing", lambda d: (d / "train-images-idx3-ubyte.gz").unlink(), "has no train-images"),
+    (
+        "truncated",
+        lambda d: corrupt(
+            d, "train-images-idx3-ubyte", gzip.compress(idx_bytes(np.zeros((200, 28, 28)))[:-100])
+        ),
+        "is truncated",
+    ),
+    (
+        "bad gzip",
+        lambda d: corrupt(d, "train-labels-idx1-ubyte", b"\x1f\x8b not gzip at all"),
+        "not a readable gzip file",
+    ),
+    (
+        "bad magic",
+        lambda d: corrupt(
+            d, "train-images-idx3-ubyte", gzip.compress(b"\x00\x00\x0d\x03" + b"\x00" * 40)
+        ),
+        "is not an IDX file",
+    ),
+    (
+        "labels as images",
+        lambda d: corrupt(d, "train-images-idx3-ubyte", gzip.compress(idx_bytes(np.zeros(200)))),
+        "is not an IDX file of 3-D",
+    ),
+    (
+        "count mismatch",
+        lambda d: corrupt(d, "train-labels-idx1-ubyte", gzip.compress(idx_bytes(np.zeros(150)))),
+        "200 images but 150 labels",
+    ),
+    (
+        "wrong size",
+        lambda d: corrupt(
+            d, "train-images-idx3-ubyte", gzip.compress(idx_bytes(np.zeros((200, 32, 32))))
+        ),
+        "expected (28, 28, 1) images",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), BAD_DATA, ids=[c[0] for c in BAD_DATA])
+def test_bad_idx_data_is_one_clear_line(capsys, tmp_path, tiny_mnist, name, damage, message):
+    damage(tiny_mnist)
+    workdir = tmp_path / "run"
+    run_expecting_error(capsys, ["--data-dir", str(tiny_mnist), "--workdir", str(workdir)], message)
+    assert not workdir.exists()
+
+
+def test_tfds_without_network_names_data_dir(capsys, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise ConnectionError("Failed to establish a new connection: Network is unreachable")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    run_expecting_error(capsys, ["--workdir", str(tmp_path / "run")], "pass --data-dir DIR")
+
+
+def test_tfds_path_with_mock_data(tmp_path):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=120):
+        mnist.main(["--dataset", "fashion_mnist", "--workdir", str(workdir), *TINY])
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["num_train"] == 120 and summary["steps"] == 4
+
+
+def test_tiny_run_writes_every_output_and_generate_reads_it(tmp_path, tiny_mnist):
+    workdir = tmp_path / "run"
+    mnist.main(
+        ["--data-dir", str(tiny_mnist), "--workdir", str(workdir), "--log-every", "2", *TINY]
+    )
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+        "loss_curves.png",
+        "progress.gif",
+        "real_vs_fake.png",
+        "samples/real.png",
+        "samples/epoch_0001.png",
+        "samples/epoch_0002.png",
+    ):
+        assert (workdir / name).stat().st_size > 0, name
+    assert list((workdir / "tb").iterdir()) and list((workdir / "checkpoints").iterdir())
+    summary = json.loads((workdir / "summary.json").read_text())
+    for key in (
+        "epochs",
+        "steps",
+        "wall_s",
+        "train_steps_per_s",
+        "d_loss",
+        "g_loss",
+        "d_real",
+        "d_fake",
+    ):
+        assert summary[key] is not None, key
+    assert summary["steps"] == 8 and summary["status"] == "completed"
+    log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4, 6, 8]
+
+    out, npz = tmp_path / "g.png", tmp_path / "g.npz"
+    generate.main(["--workdir", str(workdir), "--num", "10", "--out", str(out), "--npz", str(npz)])
+    samples = np.load(npz)
+    assert samples["x"].shape == (10, 28, 28, 1) and samples["images"].dtype == np.uint8
+    assert -1 <= samples["x"].min() and samples["x"].max() <= 1 and out.stat().st_size > 0
+    again = tmp_path / "again.npz"
+    generate.main(["--workdir", str(workdir), "--num", "10", "--npz", str(again)])
+    np.testing.assert_array_equal(np.load(again)["x"], samples["x"])  # same seed, same samples
+
+
+def test_generate_errors(tmp_path):
+    for args, message in (
+        (["--workdir", str(tmp_path), "--num", "4", "--out", "x.png"], "config.json is missing"),
+        (["--workdir", str(tmp_path), "--num", "0", "--out", "x.png"], "--num must be >= 1"),
+        (["--workdir", str(tmp_path)], "nothing to write"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "jaxgan.generate", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_presets_set_defaults_that_explicit_options_override(tmp_path, tiny_mnist):
+    common = ["--data-dir", str(tiny_mnist), *TINY]
+    mnist.main([*common, "--preset", "tutorial", "--workdir", str(tmp_path / "a")])
+    tutorial = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert tutorial["beta1"] == 0.9 and tutorial["ema_decay"] == 0.0
+    mnist.main(
+        [*common, "--preset", "tutorial", "--beta1", "0.7", "--workdir", str(tmp_path / "b")]
+    )
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["beta1"] == 0.7
+    mnist.main([*common, "--workdir", str(tmp_path / "c")])
+    default = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert default["preset"] == "default" and default["ema_decay"] == mnist.Config().ema_decay
+
+
+def test_training_on_real_mnist_moves_samples_towards_the_data(tmp_path, real_mnist):
+    """After 4 epochs the generated mean image is far closer to the real mean image."""
+    workdir = tmp_path / "run"
+    mnist.main(["--data-dir", str(real_mnist), "--workdir", str(workdir), "--epochs", "4"])
+    real = data.scale_images(data.load_idx(real_mnist)["image"]).mean(0)
+    config, state = generate.load_run(workdir)
+    trained = generate.sample(state, 1000, seed=1).mean(0)
+    untrained = init_state(config, *mnist.build_models(config), 1)  # the run's initial weights
+    initial = generate.sample(untrained, 1000, seed=1).mean(0)
+    assert np.abs(trained - real).mean() < 0.5 * np.abs(initial - real).mean()
