@@ -90,6 +90,8 @@ class MLPDiscriminator(nn.Module):
       hidden: width of each hidden layer.
       act: hidden activation name; ignored by maxout layers.
       maxout_pieces: > 1 replaces each dense+activation by a maxout layer with that many pieces.
+      dropout: dropout rate after each hidden layer while training (needs a ``"dropout"`` rng);
+        it keeps D from memorising a small training set.
       minibatch_features: append :func:`minibatch_deviation` of the input to each sample.
       pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` consecutive samples
         concatenated, returning ``batch // pack`` logits; a batch of near-identical samples is
@@ -101,6 +103,7 @@ class MLPDiscriminator(nn.Module):
     maxout_pieces: int = 1
     minibatch_features: bool = False
     pack: int = 1
+    dropout: float = 0.0
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
@@ -114,4 +117,6 @@ class MLPDiscriminator(nn.Module):
                 h = Maxout(width, self.maxout_pieces)(h)
             else:
                 h = activation(self.act)(nn.Dense(width)(h))
+            if self.dropout:
+                h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return nn.Dense(1)(h)[:, 0]

@@ -42,7 +42,8 @@ class StepConfig:
       d_steps: discriminator updates per generator update (k of the original algorithm).
       latent_dim: dimension of the generator's input noise.
       latent: ``"gaussian"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]) noise.
-      ema_decay: when > 0, keep an exponential moving average of G's parameters with this decay.
+      ema_decay: when > 0, keep an exponential moving average of G's parameters with this decay
+        (after a warm-up, see :func:`ema_decay_at`).
     """
 
     loss: str = "non_saturating"
@@ -68,14 +69,19 @@ class ModelState(train_state.TrainState):
 
     batch_stats: Any = struct.field(default_factory=dict)
 
-    def apply(self, params, x: Array, *, train: bool) -> tuple[Array, Any]:
-        """Runs the model; returns its output and the (possibly updated) batch statistics."""
+    def apply(self, params, x: Array, *, train: bool, rng: Array | None = None):
+        """Runs the model; returns its output and the (possibly updated) batch statistics.
+
+        ``rng`` feeds the model's stochastic layers (dropout) in training mode.
+        """
+        rngs = {"dropout": rng} if rng is not None else None
         if not self.batch_stats:
-            return self.apply_fn({"params": params}, x, train=train), self.batch_stats
+            out = self.apply_fn({"params": params}, x, train=train, rngs=rngs)
+            return out, self.batch_stats
         variables = {"params": params, "batch_stats": self.batch_stats}
         if not train:
             return self.apply_fn(variables, x, train=False), self.batch_stats
-        out, updates = self.apply_fn(variables, x, train=True, mutable=["batch_stats"])
+        out, updates = self.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
         return out, updates["batch_stats"]
 
 
@@ -174,6 +180,16 @@ def generate_samples(state: GANState, z: Array) -> Array:
     return out
 
 
+def ema_decay_at(step: Array, decay: float) -> Array:
+    """The EMA decay used at ``step``: ``min(decay, (1 + step) / (10 + step))``.
+
+    The warm-up of TensorFlow's ExponentialMovingAverage (``num_updates``): early on the average
+    follows the weights closely instead of staying near their random initialisation, so samples
+    from the EMA are meaningful from the first epoch; later the decay is ``decay`` itself.
+    """
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
 def _mean_prob(logits: Array) -> Array:
     return jnp.mean(jax.nn.sigmoid(logits))
 
@@ -183,6 +199,10 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     The per-device body: with ``axis_name`` set (inside ``pmap``/``shard_map``), gradients and
     metrics are averaged over that axis. Wrap it with ``jax.jit`` (see :data:`train_step`).
+
+    Both networks run in training mode throughout. D sees real and fake minibatches in
+    separate passes (each normalised by its own batch statistics, as in the PyTorch DCGAN
+    tutorial); G's batch-norm running averages are updated in G's own step only.
 
     Args:
       state: the current :class:`GANState`.
@@ -210,12 +230,15 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     def d_update(d: ModelState, inputs):
         real, key = inputs
-        fake, _ = state.g.apply(state.g.params, sample_latent(key, n, cfg), train=True)
-        fake = jax.lax.stop_gradient(fake)
+        z_key, g_key, real_key, fake_key = jax.random.split(key, 4)
+        z = sample_latent(z_key, n, cfg)
+        fake = jax.lax.stop_gradient(state.g.apply(state.g.params, z, train=True, rng=g_key)[0])
 
         def d_loss_fn(params):
-            real_logits, stats = d.apply(params, real, train=True)
-            fake_logits, stats = d.replace(batch_stats=stats).apply(params, fake, train=True)
+            real_logits, stats = d.apply(params, real, train=True, rng=real_key)
+            fake_logits, stats = d.replace(batch_stats=stats).apply(
+                params, fake, train=True, rng=fake_key
+            )
             aux = (stats, _mean_prob(real_logits), _mean_prob(fake_logits))
             return loss.discriminator(real_logits, fake_logits), aux
 
@@ -227,11 +250,12 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     d, (d_losses, d_reals, d_fakes) = jax.lax.scan(d_update, state.d, (reals, keys[:k]))
 
-    z = sample_latent(keys[k], n, cfg)
+    z_key, g_key, d_key = jax.random.split(keys[k], 3)
+    z = sample_latent(z_key, n, cfg)
 
     def g_loss_fn(params):
-        fake, stats = state.g.apply(params, z, train=True)
-        fake_logits, _ = d.apply(d.params, fake, train=True)
+        fake, stats = state.g.apply(params, z, train=True, rng=g_key)
+        fake_logits, _ = d.apply(d.params, fake, train=True, rng=d_key)
         return loss.generator(fake_logits), stats
 
     (g_loss, g_stats), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
@@ -239,7 +263,8 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     ema = state.ema_params
     if ema is not None:
-        ema = optax.incremental_update(g.params, ema, step_size=1.0 - cfg.ema_decay)
+        decay = ema_decay_at(state.step, cfg.ema_decay)
+        ema = optax.incremental_update(g.params, ema, step_size=1.0 - decay)
     metrics = {
         "d_loss": d_losses[-1],
         "g_loss": g_loss,

@@ -112,15 +112,15 @@ def test_batch_norm_statistics_are_carried():
 
 
 def test_ema_follows_the_closed_form():
-    """With G's updates frozen at zero, the EMA of constant parameters stays put; with SGD on a
-    known gradient it is the exponentially weighted average of the iterates."""
-    decay = 0.9
+    """The EMA is the exponentially weighted average of the iterates, with the warm-up decay
+    min(d, (1 + t) / (10 + t)) at step t: 0.1, 2/11, 3/12, then d = 0.3 from step 3 on."""
+    decay = 0.3
     state = make_state(ema_decay=decay, g_tx=optax.sgd(0.05))
     ema = leaves(state.ema_params)
-    for i in range(5):
-        state, _ = train_step(state, real_batch(16, seed=200 + i))
-        params = leaves(state.g.params)
-        ema = [decay * e + (1 - decay) * p for e, p in zip(ema, params, strict=True)]
+    for t in range(6):
+        state, _ = train_step(state, real_batch(16, seed=200 + t))
+        d = min(decay, (1 + t) / (10 + t))
+        ema = [d * e + (1 - d) * p for e, p in zip(ema, leaves(state.g.params), strict=True)]
     for expected, got in zip(ema, leaves(state.ema_params), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
@@ -142,3 +142,24 @@ def test_epoch_runner_learns_the_data_mean():
         state, _ = train_epoch(state, data, batch_size=50)
     end = float(jnp.mean(generate_samples(state, z)))
     assert abs(start - 3.0) > 2.0 and abs(end - 3.0) < 0.5
+
+
+def test_discriminator_dropout_is_active_in_training_only():
+    d = MLPDiscriminator(hidden=(64,), dropout=0.5)
+    x = jax.random.normal(jax.random.key(0), (8, 2))
+    params = d.init(jax.random.key(1), x, train=False)
+    evaluate = d.apply(params, x, train=False)
+    np.testing.assert_array_equal(evaluate, d.apply(params, x, train=False))
+    a = d.apply(params, x, train=True, rngs={"dropout": jax.random.key(2)})
+    b = d.apply(params, x, train=True, rngs={"dropout": jax.random.key(3)})
+    assert not np.allclose(a, b) and not np.allclose(a, evaluate)
+    state = GANState.create(
+        generator=MLPGenerator((2,), hidden=(16,)),
+        discriminator=d,
+        g_tx=optax.adam(1e-3),
+        d_tx=optax.adam(1e-3),
+        key=jax.random.key(0),
+        config=StepConfig(latent_dim=3),
+    )
+    state, metrics = train_step(state, real_batch(32))  # the step supplies dropout keys
+    assert np.isfinite(float(metrics["d_loss"]))

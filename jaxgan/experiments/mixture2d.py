@@ -12,8 +12,7 @@ writes summary.json (``modes``, ``num_modes``, ``hq_fraction``, ``reverse_kl``) 
 samples.png. ``--pack m`` turns on PacGAN packing. The protocol's own networks (G: 4x400 ReLU
 with batch norm; D: 3 maxout layers of 200 units x 5 pieces; Adam 1e-4, beta1 0.8) are
 ``--g-hidden 400 400 400 400 --g-batch-norm --d-hidden 200 200 200 --d-maxout 5 --lr-g 1e-4
---lr-d 1e-4 --beta1 0.8 --loss non_saturating --latent-dim 2 --ema-decay 0
---lr-schedule constant``.
+--lr-d 1e-4 --beta1 0.8 --batch-size 100 --ema-decay 0 --lr-schedule constant``.
 """
 
 from __future__ import annotations
@@ -34,10 +33,9 @@ class Config(TrainConfig):
     workdir: str = option("runs/mixture2d", "directory for config, metrics, figures, summary")
     dataset: str = option("ring", "which mixture", choices=data.MIXTURES)
     epochs: int = option(100, "passes over the training set")
-    batch_size: int = option(100, "real samples per discriminator minibatch")
-    loss: str = option("hinge", "GAN loss", choices=("hinge", "lsgan", "minimax", "non_saturating"))
-    lr_g: float = option(1e-4, "generator learning rate (Adam)")
-    lr_d: float = option(1e-4, "discriminator learning rate (Adam)")
+    batch_size: int = option(200, "real samples per discriminator minibatch")
+    lr_g: float = option(2e-4, "generator learning rate (Adam)")
+    lr_d: float = option(2e-4, "discriminator learning rate (Adam)")
     lr_schedule: str = option(
         "cosine", "learning-rate schedule over the run", choices=("constant", "linear", "cosine")
     )
