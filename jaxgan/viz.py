@@ -59,12 +59,17 @@ def save_png(image: np.ndarray, path: Path, *, scale: int = 2) -> None:
     pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST).save(path)
 
 
-def save_gif(frames: list[Path], path: Path, *, ms_per_frame: int = 150) -> None:
-    """An animated GIF of the PNG ``frames`` in order (looping, last frame held longer)."""
+def save_gif(frames: list[Path], path: Path, *, max_frames: int = 50, ms: int = 200) -> None:
+    """An animated GIF of PNG ``frames``: at most ``max_frames`` evenly spaced ones, the last
+    always included and held longer, shown at half the PNGs' size (they are saved enlarged)."""
     from PIL import Image
 
-    images = [Image.open(f) for f in frames]
-    durations = [ms_per_frame] * (len(images) - 1) + [ms_per_frame * 10]
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round())
+    images = []
+    for i in picks.astype(int):
+        with Image.open(frames[i]) as frame:
+            images.append(frame.resize((frame.width // 2, frame.height // 2), Image.NEAREST))
+    durations = [ms] * (len(images) - 1) + [ms * 10]
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
 
 

@@ -194,3 +194,19 @@ def test_training_on_real_mnist_moves_samples_towards_the_data(tmp_path, real_mn
     untrained = init_state(config, *mnist.build_models(config), 1)  # the run's initial weights
     initial = generate.sample(untrained, 1000, seed=1).mean(0)
     assert np.abs(trained - real).mean() < 0.5 * np.abs(initial - real).mean()
+
+
+def test_progress_gif_keeps_at_most_50_evenly_spaced_frames_and_the_last(tmp_path):
+    from PIL import Image
+
+    from jaxgan import viz
+
+    frames = []
+    for i in range(120):
+        frames.append(tmp_path / f"epoch_{i:04d}.png")
+        Image.fromarray(np.full((8, 8), i * 2, np.uint8)).save(frames[-1])
+    viz.save_gif(frames, tmp_path / "p.gif")
+    gif = Image.open(tmp_path / "p.gif")
+    assert gif.n_frames == 50 and gif.size == (4, 4)
+    gif.seek(49)
+    assert np.asarray(gif.convert("L"))[0, 0] == 238  # the last frame, value 119 * 2

@@ -92,6 +92,12 @@ class TrainConfig:
         )
 
 
+def override(name: str, default: Any) -> Any:
+    """A :class:`TrainConfig` field with a new default for one experiment (help text kept)."""
+    field = TrainConfig.__dataclass_fields__[name]
+    return option(default, field.metadata["help"], choices=field.metadata["choices"])
+
+
 def require(condition: bool, message: str) -> None:
     """Raises :class:`UsageError` with ``message`` unless ``condition``."""
     if not condition:
@@ -252,7 +258,7 @@ def fit(
         extra = on_epoch(state, epoch) if on_epoch else {}
         if extra:
             writer.log(int(state.step), {"epoch": epoch, **extra})
-        shown = {"step": int(state.step), **{k: f"{v:.3f}" for k, v in last.items()}}
+        shown = {"step": str(int(state.step)), **{k: f"{v:.3f}" for k, v in last.items()}}
         bar.set_postfix(shown, **{"steps/s": f"{steps / elapsed:.0f}"}, refresh=False)
     bar.close()
     summary.update(

@@ -17,7 +17,15 @@ import dataclasses
 import numpy as np
 
 from jaxgan import data, metrics, viz
-from jaxgan.experiments.common import TrainConfig, cli_main, create_state, fit, option, require
+from jaxgan.experiments.common import (
+    TrainConfig,
+    cli_main,
+    create_state,
+    fit,
+    option,
+    override,
+    require,
+)
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
@@ -25,15 +33,13 @@ from jaxgan.workdir import RunWriter
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
-    workdir: str = option("runs/gaussian1d", "directory for config, metrics, figures, summary")
-    epochs: int = option(60, "passes over the training set")
-    batch_size: int = option(200, "real samples per discriminator minibatch")
-    lr_schedule: str = option(
-        "cosine", "learning-rate schedule over the run", choices=("constant", "linear", "cosine")
-    )
-    ema_decay: float = option(0.999, "EMA decay of G's weights used for sampling (0 = off)")
-    latent_dim: int = option(8, "dimension of the generator's noise input")
-    latent: str = option("uniform", "noise distribution", choices=("gaussian", "uniform"))
+    workdir: str = override("workdir", "runs/gaussian1d")
+    epochs: int = override("epochs", 60)
+    batch_size: int = override("batch_size", 200)
+    lr_schedule: str = override("lr_schedule", "cosine")
+    ema_decay: float = override("ema_decay", 0.999)
+    latent_dim: int = override("latent_dim", 8)
+    latent: str = override("latent", "uniform")
     target_mean: float = option(4.0, "mean of the real distribution")
     target_std: float = option(1.25, "standard deviation of the real distribution")
     num_train: int = option(100_000, "real training samples")

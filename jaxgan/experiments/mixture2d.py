@@ -22,7 +22,15 @@ import dataclasses
 import numpy as np
 
 from jaxgan import data, metrics, viz
-from jaxgan.experiments.common import TrainConfig, cli_main, create_state, fit, option, require
+from jaxgan.experiments.common import (
+    TrainConfig,
+    cli_main,
+    create_state,
+    fit,
+    option,
+    override,
+    require,
+)
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
@@ -30,17 +38,15 @@ from jaxgan.workdir import RunWriter
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
-    workdir: str = option("runs/mixture2d", "directory for config, metrics, figures, summary")
+    workdir: str = override("workdir", "runs/mixture2d")
     dataset: str = option("ring", "which mixture", choices=data.MIXTURES)
-    epochs: int = option(100, "passes over the training set")
-    batch_size: int = option(200, "real samples per discriminator minibatch")
-    lr_g: float = option(2e-4, "generator learning rate (Adam)")
-    lr_d: float = option(2e-4, "discriminator learning rate (Adam)")
-    lr_schedule: str = option(
-        "cosine", "learning-rate schedule over the run", choices=("constant", "linear", "cosine")
-    )
-    ema_decay: float = option(0.999, "EMA decay of G's weights used for sampling (0 = off)")
-    latent_dim: int = option(2, "dimension of the generator's noise input")
+    epochs: int = override("epochs", 100)
+    batch_size: int = override("batch_size", 200)
+    lr_g: float = override("lr_g", 2e-4)
+    lr_d: float = override("lr_d", 2e-4)
+    lr_schedule: str = override("lr_schedule", "cosine")
+    ema_decay: float = override("ema_decay", 0.999)
+    latent_dim: int = override("latent_dim", 2)
     num_train: int = option(100_000, "real training samples")
     eval_samples: int = option(2_500, "generated samples scored at the end")
     g_hidden: tuple[int, ...] = option((256, 256, 256), "generator hidden widths")

@@ -25,7 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint, data, viz
-from jaxgan.experiments.common import TrainConfig, cli_main, create_state, fit, option, require
+from jaxgan.experiments.common import (
+    TrainConfig,
+    cli_main,
+    create_state,
+    fit,
+    option,
+    override,
+    require,
+)
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import GANState, evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
@@ -56,19 +64,19 @@ class Config(TrainConfig):
         "training settings: default, or tutorial (the PyTorch tutorial's)",
         choices=("default", "tutorial"),
     )
-    workdir: str = option("runs/mnist", "directory for config, metrics, figures, checkpoints")
+    workdir: str = override("workdir", "runs/mnist")
     dataset: str = option("mnist", "tfds dataset", choices=("mnist", "fashion_mnist"))
     data_dir: str | None = option(None, "directory of local IDX files instead of tfds")
     tfds_data_dir: str | None = option(None, "tfds data directory (default: tfds' own)")
-    epochs: int = option(200, "passes over the training set")
-    batch_size: int = option(100, "real images per discriminator minibatch")
-    beta1: float = option(0.5, "Adam beta1 for both networks")
-    ema_decay: float = option(0.999, "EMA decay of G's weights used for sampling (0 = off)")
-    latent_dim: int = option(64, "dimension of the generator's noise input")
+    epochs: int = override("epochs", 200)
+    batch_size: int = override("batch_size", 100)
+    beta1: float = override("beta1", 0.5)
+    ema_decay: float = override("ema_decay", 0.999)
+    latent_dim: int = override("latent_dim", 64)
     g_hidden: tuple[int, ...] = option((256, 256), "generator hidden widths")
     d_hidden: tuple[int, ...] = option((256, 256), "discriminator hidden widths")
     d_dropout: float = option(0.3, "dropout rate after D's hidden layers")
-    log_every: int = option(10, "steps between log points (0 = once per epoch)")
+    log_every: int = override("log_every", 10)
 
     def validate(self) -> None:
         super().validate()
