@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import zlib
 from pathlib import Path
 
@@ -132,13 +133,27 @@ def load_idx(data_dir: str | os.PathLike, split: str = "train") -> dict[str, np.
     return {"image": images[..., None], "label": labels.astype(np.int32)}
 
 
+# tfds' own storage (dataset metadata, and mirrors such as MNIST's): reachable iff online.
+TFDS_HOST = "storage.googleapis.com"
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 5.0) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def load_tfds(
     name: str, split: str = "train", data_dir: str | None = None
 ) -> dict[str, np.ndarray]:
     """A whole image dataset from tensorflow-datasets as numpy (downloads on first use).
 
     TensorFlow is imported here, not at module import, so runs that do not use tfds start fast.
-    ``data_dir`` defaults to tfds' own (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+    ``data_dir`` defaults to tfds' own (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). A
+    dataset that is not there yet needs the network: without it this fails in seconds, where
+    tfds itself would retry its downloads for minutes.
 
     Returns:
       ``{"image": uint8 [N, H, W, C], "label": int32 [N]}``.
@@ -146,16 +161,22 @@ def load_tfds(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import tensorflow_datasets as tfds
+    from absl import logging as absl_logging
 
     tf.config.set_visible_devices([], "GPU")  # keep TensorFlow off the accelerators JAX uses
+    absl_logging.set_verbosity(absl_logging.ERROR)  # tfds' warnings would bury our one line
+    local = "pass --data-dir DIR with the dataset's IDX files (train-images-idx3-ubyte[.gz], ...)"
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared() and not _reachable(TFDS_HOST):
+        raise DataError(
+            f"{name!r} is not in the tfds data dir ({builder.data_dir}) and it cannot be "
+            f"downloaded: no network ({TFDS_HOST} is unreachable); {local}"
+        )
     try:
         dataset = tfds.load(name, split=split, data_dir=data_dir)
     except Exception as e:  # tfds raises many types for "cannot download / prepare"
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise DataError(
-            f"tensorflow-datasets could not load {name!r} ({reason}); without network access, "
-            "pass --data-dir DIR with the dataset's IDX files (train-images-idx3-ubyte[.gz], ...)"
-        ) from e
+        raise DataError(f"tensorflow-datasets could not load {name!r} ({reason}); {local}") from e
     batches = list(tfds.as_numpy(dataset.batch(10_000)))
     return {
         "image": np.concatenate([b["image"] for b in batches]).astype(np.uint8),

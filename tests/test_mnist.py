@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import socket
 import subprocess
 import sys
 
@@ -95,15 +96,33 @@ def test_bad_idx_data_is_one_clear_line(capsys, tmp_path, tiny_mnist, name, dama
     assert not workdir.exists()
 
 
-def test_tfds_without_network_names_data_dir(capsys, tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise ConnectionError("Failed to establish a new connection: Network is unreachable")
+def test_tfds_without_network_fails_fast_and_names_data_dir(capsys, tmp_path, monkeypatch):
+    """A dataset missing from the tfds data dir, and no network: one line, no download tries."""
 
-    monkeypatch.setattr(tfds, "load", offline)
-    run_expecting_error(capsys, ["--workdir", str(tmp_path / "run")], "pass --data-dir DIR")
+    def no_network(*args, **kwargs):
+        raise OSError("[Errno -2] Name or service not known")
+
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("tfds.load was called although the network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(tfds, "load", must_not_download)
+    argv = ["--workdir", str(tmp_path / "run"), "--tfds-data-dir", str(tmp_path / "tfds")]
+    run_expecting_error(capsys, argv, "no network (storage.googleapis.com is unreachable)")
 
 
-def test_tfds_path_with_mock_data(tmp_path):
+def test_tfds_download_failure_names_data_dir(capsys, tmp_path, monkeypatch):
+    def failing_download(*args, **kwargs):
+        raise ConnectionError("Max retries exceeded with url: /cvdf-datasets/mnist")
+
+    monkeypatch.setattr(data, "_reachable", lambda host: True)
+    monkeypatch.setattr(tfds, "load", failing_download)
+    argv = ["--workdir", str(tmp_path / "run"), "--tfds-data-dir", str(tmp_path / "tfds")]
+    run_expecting_error(capsys, argv, "could not load 'mnist' (Max retries exceeded")
+
+
+def test_tfds_path_with_mock_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_reachable", lambda host: True)  # as on a connected machine
     workdir = tmp_path / "run"
     with tfds.testing.mock_data(num_examples=120):
         mnist.main(["--dataset", "fashion_mnist", "--workdir", str(workdir), *TINY])
