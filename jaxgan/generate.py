@@ -37,7 +37,7 @@ def load_run(workdir: Path):
         module = importlib.import_module(f"jaxgan.experiments.{fields.pop('experiment')}")
     except (OSError, json.JSONDecodeError, KeyError, ModuleNotFoundError) as e:
         raise data.DataError(f"{path} is missing or not a jaxgan run config ({e})") from e
-    if not hasattr(module, "build_models"):
+    if not hasattr(module, "IMAGE_SHAPE"):
         raise data.DataError(f"{workdir} holds a {module.__name__} run, which saves no images")
     names = {f.name for f in dataclasses.fields(module.Config)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in names}

@@ -179,14 +179,20 @@ def make_optimizer(
     return optax.adam(lr, b1=config.beta1, b2=config.beta2)
 
 
-def init_state(config: TrainConfig, generator, discriminator, total_steps: int) -> GANState:
-    """The initial state for ``config``, learning-rate schedules spanning ``total_steps``."""
+def init_state(
+    config: TrainConfig, generator, discriminator, total_steps: int, key: jax.Array | None = None
+) -> GANState:
+    """The initial state for ``config``, learning-rate schedules spanning ``total_steps``.
+
+    ``key`` defaults to ``jax.random.key(config.seed)``; pass keys explicitly to build a stack
+    of states for several seeds with ``jax.vmap``.
+    """
     return GANState.create(
         generator=generator,
         discriminator=discriminator,
         g_tx=make_optimizer(config.lr_g, config, total_steps),
         d_tx=make_optimizer(config.lr_d, config, total_steps * config.d_steps),
-        key=jax.random.key(config.seed),
+        key=jax.random.key(config.seed) if key is None else key,
         config=config.step_config(),
     )
 

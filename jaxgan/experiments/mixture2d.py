@@ -69,15 +69,20 @@ class Config(TrainConfig):
             require(all(h >= 1 for h in getattr(self, name)), f"--{name} widths must be >= 1")
 
 
-def train(config: Config) -> dict:
-    """Trains on the chosen mixture and writes its workdir; returns the summary."""
-    modes, sigma = data.mixture_modes(config.dataset)
-    real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
+def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
+    """G and D as configured (ReLU MLP generator; LeakyReLU or maxout discriminator)."""
     generator = MLPGenerator((2,), hidden=config.g_hidden, batch_norm=config.g_batch_norm)
     discriminator = MLPDiscriminator(
         hidden=config.d_hidden, maxout_pieces=config.d_maxout, pack=config.pack
     )
-    state, _ = create_state(config, generator, discriminator, config.num_train)
+    return generator, discriminator
+
+
+def train(config: Config) -> dict:
+    """Trains on the chosen mixture and writes its workdir; returns the summary."""
+    modes, sigma = data.mixture_modes(config.dataset)
+    real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
+    state, _ = create_state(config, *build_models(config), config.num_train)
     writer = RunWriter(config.workdir, config, experiment="mixture2d")
     state, summary = fit(state, real, config, writer)
 
