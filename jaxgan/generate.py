@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint, data, viz
-from jaxgan.experiments.common import _Parser, init_state
+from jaxgan.experiments.common import OneLineParser, init_state
 from jaxgan.train import generate_samples, sample_latent
 
 CHUNK = 1000  # samples per generator call, bounding memory for large --num
@@ -56,7 +56,7 @@ def sample(state, num: int, seed: int) -> np.ndarray:
 
 
 def main(argv=None) -> None:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m jaxgan.generate",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -2,7 +2,7 @@
 one-line error contract, the optimizers, and the epoch loop that logs as it goes.
 
 An experiment defines a subclass of :class:`TrainConfig` (its own fields and defaults) and a
-``train(config)`` function, and its ``main`` is ``cli_main(Config, train, description)``.
+``train(config)`` function, and its ``main`` is ``cli_main(NAME, Config, train, description)``.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def flag(name: str) -> str:
     return name.replace("_", "-")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line (no usage dump), exit status 2."""
 
     def error(self, message: str) -> typing.NoReturn:
@@ -130,7 +130,7 @@ def _argument(field: dataclasses.Field, annotation: Any) -> dict[str, Any]:
 
 def config_parser(config_cls: type, prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with one ``--kebab-case`` option per field of ``config_cls``, defaults shown."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -142,6 +142,7 @@ def config_parser(config_cls: type, prog: str, description: str) -> argparse.Arg
 
 
 def cli_main(
+    name: str,
     config_cls: type[TrainConfig],
     train: Callable[[TrainConfig], Any],
     description: str,
@@ -149,11 +150,13 @@ def cli_main(
 ) -> None:
     """Parses options into ``config_cls``, validates them, and runs ``train``.
 
+    ``name`` is the experiment's module name under ``jaxgan.experiments``.
+
     A :class:`UsageError` (from validation) or :class:`~jaxgan.data.DataError` (from loading
     data) becomes one line on stderr and exit status 2; experiments load and check everything
     before they write to the workdir.
     """
-    prog = f"python -m {sys.modules['__main__'].__spec__.name}" if argv is None else "jaxgan"
+    prog = f"python -m jaxgan.experiments.{name}"
     parser = config_parser(config_cls, prog, description)
     if config_cls.PRESETS:
         preset = parser.parse_known_args(argv)[0].preset

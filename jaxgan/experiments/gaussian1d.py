@@ -30,6 +30,8 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
+NAME = "gaussian1d"
+
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
@@ -65,7 +67,7 @@ def train(config: Config) -> dict:
         hidden=config.hidden, act="elu", minibatch_features=config.minibatch_features
     )
     state, _ = create_state(config, generator, discriminator, config.num_train)
-    writer = RunWriter(config.workdir, config, experiment="gaussian1d")
+    writer = RunWriter(config.workdir, config, experiment=NAME)
     state, summary = fit(state, real, config, writer)
 
     fake = np.asarray(generate_samples(state, evaluation_noise(state, config.eval_samples)))
@@ -86,7 +88,7 @@ def train(config: Config) -> dict:
 
 
 def main(argv=None) -> None:
-    cli_main(Config, train, __doc__.split("\n\n")[0], argv)
+    cli_main(NAME, Config, train, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
+NAME = "mixture2d"
+
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
@@ -83,7 +85,7 @@ def train(config: Config) -> dict:
     modes, sigma = data.mixture_modes(config.dataset)
     real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
     state, _ = create_state(config, *build_models(config), config.num_train)
-    writer = RunWriter(config.workdir, config, experiment="mixture2d")
+    writer = RunWriter(config.workdir, config, experiment=NAME)
     state, summary = fit(state, real, config, writer)
 
     fake = np.asarray(generate_samples(state, evaluation_noise(state, config.eval_samples)))
@@ -101,7 +103,7 @@ def train(config: Config) -> dict:
 
 
 def main(argv=None) -> None:
-    cli_main(Config, train, __doc__.split("\n\n")[0], argv)
+    cli_main(NAME, Config, train, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

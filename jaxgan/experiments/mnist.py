@@ -38,6 +38,7 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import GANState, evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
+NAME = "mnist"
 IMAGE_SHAPE = (28, 28, 1)
 GRID = 64  # fixed-noise samples per grid (8 x 8)
 
@@ -114,7 +115,7 @@ def train(config: Config) -> dict:
     images = load_images(config)
     generator, discriminator = build_models(config)
     state, _ = create_state(config, generator, discriminator, len(images))
-    writer = RunWriter(config.workdir, config, experiment="mnist")
+    writer = RunWriter(config.workdir, config, experiment=NAME)
 
     real_grid = _grid(images[:GRID])
     viz.save_png(real_grid, writer.path("samples", "real.png"))
@@ -151,7 +152,7 @@ def train(config: Config) -> dict:
 
 
 def main(argv=None) -> None:
-    cli_main(Config, train, __doc__.split("\n\n")[0], argv)
+    cli_main(NAME, Config, train, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":
