@@ -51,7 +51,7 @@ class Config(TrainConfig):
     latent_dim: int = override("latent_dim", 2)
     num_train: int = option(100_000, "real training samples")
     eval_samples: int = option(2_500, "generated samples scored at the end")
-    g_hidden: tuple[int, ...] = option((256, 256, 256), "generator hidden widths")
+    g_hidden: tuple[int, ...] = option((256, 256, 256, 256), "generator hidden widths")
     g_batch_norm: bool = option(False, "batch norm in the generator's hidden layers")
     d_hidden: tuple[int, ...] = option((256, 256, 256), "discriminator hidden widths")
     d_maxout: int = option(1, "maxout pieces per discriminator layer (1 = LeakyReLU layers)")
