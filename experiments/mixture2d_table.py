@@ -4,7 +4,8 @@ time (one per core), and writes the results table beside PacGAN's Table 1 (Lin e
     python experiments/mixture2d_table.py --seeds 0 1 2 3 4 --out experiments/results/mixture2d.md
 
 Extra options after `--` go to every run (e.g. `-- --pack 2`). Each run keeps its workdir under
-`--runs` (default runs/mixture2d_table/<dataset>_seed<seed>), so the table can be rebuilt.
+`--runs` (default runs/mixture2d_table/<dataset>_seed<seed>); `--reuse` rebuilds the table from
+the summaries already there instead of training again.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ ANCHORS = [
 ]
 
 
-def run(dataset: str, seed: int, runs: Path, extra: list[str]) -> dict:
+def run(dataset: str, seed: int, runs: Path, extra: list[str], reuse: bool) -> dict:
     workdir = runs / f"{dataset}_seed{seed}"
+    if reuse and (workdir / "summary.json").exists():
+        return json.loads((workdir / "summary.json").read_text())
     cmd = [
         sys.executable,
         "-m",
@@ -49,11 +52,14 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/mixture2d_table"))
     parser.add_argument("--out", type=Path, default=Path("experiments/results/mixture2d.md"))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="use existing summaries")
     args, extra = parser.parse_known_args()
     extra = [a for a in extra if a != "--"]
     jobs = [(d, s) for d in args.datasets for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(jobs, pool.map(lambda j: run(*j, args.runs, extra), jobs), strict=True))
+        results = dict(
+            zip(jobs, pool.map(lambda j: run(*j, args.runs, extra, args.reuse), jobs), strict=True)
+        )
 
     lines = [
         "| dataset | seed | modes | high quality | reverse KL | steps | wall (s) |",

@@ -89,6 +89,7 @@ BAD_OPTIONS = [
     (["--epochs", "two"], "invalid int value: 'two'"),
     (["--lr-d", "0"], "--lr-d must be > 0"),
     (["--batch-size", "100", "--pack", "3"], "must be a multiple of --pack 3"),
+    (["--g-hidden", "0", "4"], "--g-hidden widths must be >= 1"),
     (["--num-train", "50", "--batch-size", "100"], "fewer than one step needs"),
 ]
 
@@ -133,3 +134,9 @@ def test_help_lists_every_option_with_its_default():
     ):
         assert option in proc.stdout
     assert "(default: 4.0)" in proc.stdout  # --target-mean
+
+
+def test_mixture2d_generator_depth_follows_the_dataset_unless_given():
+    assert mixture2d.Config(dataset="ring").resolved().g_hidden == (256, 256, 256)
+    assert mixture2d.Config(dataset="grid").resolved().g_hidden == (256, 256, 256, 256)
+    assert mixture2d.Config(dataset="grid", g_hidden=(8,)).resolved().g_hidden == (8,)

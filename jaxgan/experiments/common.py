@@ -119,12 +119,12 @@ def _argument(field: dataclasses.Field, annotation: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata.get("help", "")}
     if field.default_factory is not dataclasses.MISSING:
         kwargs["default"] = field.default_factory()
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     if annotation is bool:
         return {**kwargs, "action": argparse.BooleanOptionalAction}
     if typing.get_origin(annotation) is tuple:
         return {**kwargs, "type": typing.get_args(annotation)[0], "nargs": "+"}
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     return {**kwargs, "type": annotation, "choices": field.metadata.get("choices")}
 
 

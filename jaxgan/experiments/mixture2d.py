@@ -27,6 +27,7 @@ from jaxgan.experiments.common import (
     cli_main,
     create_state,
     fit,
+    flag,
     option,
     override,
     require,
@@ -36,6 +37,9 @@ from jaxgan.train import evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
 NAME = "mixture2d"
+# Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply
+# (96 % vs 90 % high quality) but made it collapse onto 3 of the ring's 8 modes.
+DEFAULT_G_HIDDEN = {"ring": (256, 256, 256), "grid": (256, 256, 256, 256)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +55,9 @@ class Config(TrainConfig):
     latent_dim: int = override("latent_dim", 2)
     num_train: int = option(100_000, "real training samples")
     eval_samples: int = option(2_500, "generated samples scored at the end")
-    g_hidden: tuple[int, ...] = option((256, 256, 256, 256), "generator hidden widths")
+    g_hidden: tuple[int, ...] | None = option(
+        None, "generator hidden widths (default: 3 x 256 for ring, 4 x 256 for grid)"
+    )
     g_batch_norm: bool = option(False, "batch norm in the generator's hidden layers")
     d_hidden: tuple[int, ...] = option((256, 256, 256), "discriminator hidden widths")
     d_maxout: int = option(1, "maxout pieces per discriminator layer (1 = LeakyReLU layers)")
@@ -68,12 +74,21 @@ class Config(TrainConfig):
             f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}",
         )
         for name in ("g_hidden", "d_hidden"):
-            require(all(h >= 1 for h in getattr(self, name)), f"--{name} widths must be >= 1")
+            widths = getattr(self, name) or ()
+            require(all(h >= 1 for h in widths), f"--{flag(name)} widths must be >= 1")
+
+    def resolved(self) -> Config:
+        """This config with the dataset's default generator widths filled in."""
+        if self.g_hidden is not None:
+            return self
+        return dataclasses.replace(self, g_hidden=DEFAULT_G_HIDDEN[self.dataset])
 
 
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     """G and D as configured (ReLU MLP generator; LeakyReLU or maxout discriminator)."""
-    generator = MLPGenerator((2,), hidden=config.g_hidden, batch_norm=config.g_batch_norm)
+    generator = MLPGenerator(
+        (2,), hidden=config.resolved().g_hidden, batch_norm=config.g_batch_norm
+    )
     discriminator = MLPDiscriminator(
         hidden=config.d_hidden, maxout_pieces=config.d_maxout, pack=config.pack
     )
@@ -82,6 +97,7 @@ def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
 
 def train(config: Config) -> dict:
     """Trains on the chosen mixture and writes its workdir; returns the summary."""
+    config = config.resolved()
     modes, sigma = data.mixture_modes(config.dataset)
     real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
     state, _ = create_state(config, *build_models(config), config.num_train)
