@@ -136,7 +136,6 @@ def train(config: Config) -> dict:
     checkpoint.save(config.workdir, state)
 
     log = [json.loads(line) for line in writer.path("metrics.jsonl").read_text().splitlines()]
-    log = [r for r in log if "d_loss" in r]
     viz.loss_curves(
         np.array([r["step"] for r in log]),
         np.array([r["d_loss"] for r in log]),
