@@ -12,7 +12,6 @@ floating-point reassociation under vmap. Nothing is written to disk.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 import jax
@@ -26,11 +25,10 @@ from jaxgan.train import evaluation_noise, generate_samples, train_epoch_body
 
 
 def main() -> None:
-    argv = sys.argv[1:]
     extra = config_parser(mixture2d.Config, "sweep", "")
     extra.add_argument("--num-seeds", type=int, default=2)
     extra.add_argument("--eval-every", type=int, default=10)
-    args = vars(extra.parse_args(argv))
+    args = vars(extra.parse_args())
     num_seeds, eval_every = args.pop("num_seeds"), args.pop("eval_every")
     base = mixture2d.Config(**args)
     base.validate()

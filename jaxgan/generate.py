@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint, data, viz
@@ -30,7 +29,7 @@ CHUNK = 1000  # samples per generator call, bounding memory for large --num
 
 
 def load_run(workdir: Path):
-    """The experiment module, config and restored state of the run in ``workdir``."""
+    """The config and the restored state of the run in ``workdir``."""
     path = workdir / "config.json"
     try:
         fields = json.loads(path.read_text())
@@ -83,7 +82,7 @@ def main(argv=None) -> None:
         viz.save_png(grid, args.out)
         print(f"wrote {args.num} samples to {args.out}")
     if args.npz is not None:
-        np.savez_compressed(args.npz, x=x.astype(jnp.float32), images=images)
+        np.savez_compressed(args.npz, x=x, images=images)
         print(f"wrote {args.num} samples to {args.npz}")
 
 

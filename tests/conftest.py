@@ -21,10 +21,10 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + np.asarray(array, np.uint8).tobytes()
 
 
-def write_idx_dataset(directory: Path, images: np.ndarray, labels: np.ndarray, *, split="train"):
-    """Writes gzipped IDX image and label files in MNIST's layout."""
+def write_idx_dataset(directory: Path, images: np.ndarray, labels: np.ndarray):
+    """Writes gzipped IDX training image and label files in MNIST's layout."""
     directory.mkdir(parents=True, exist_ok=True)
-    image_stem, label_stem = IDX_FILES[split]
+    image_stem, label_stem = IDX_FILES["train"]
     (directory / f"{image_stem}.gz").write_bytes(gzip.compress(idx_bytes(images)))
     (directory / f"{label_stem}.gz").write_bytes(gzip.compress(idx_bytes(labels)))
     return directory

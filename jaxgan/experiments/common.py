@@ -104,6 +104,13 @@ def require(condition: bool, message: str) -> None:
         raise UsageError(message)
 
 
+def require_widths(config: TrainConfig, *names: str) -> None:
+    """Raises :class:`UsageError` unless every layer width in the named fields is >= 1."""
+    for name in names:
+        widths = getattr(config, name) or ()  # None: the experiment's default widths
+        require(all(w >= 1 for w in widths), f"--{flag(name)} widths must be >= 1, got {widths}")
+
+
 def flag(name: str) -> str:
     return name.replace("_", "-")
 

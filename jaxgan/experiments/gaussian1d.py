@@ -25,6 +25,7 @@ from jaxgan.experiments.common import (
     option,
     override,
     require,
+    require_widths,
 )
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import evaluation_noise, generate_samples
@@ -53,7 +54,7 @@ class Config(TrainConfig):
         super().validate()
         require(self.target_std > 0, f"--target-std must be > 0, got {self.target_std}")
         require(self.num_train >= 1, f"--num-train must be >= 1, got {self.num_train}")
-        require(all(h >= 1 for h in self.hidden), f"--hidden widths must be >= 1: {self.hidden}")
+        require_widths(self, "hidden")
         require(self.eval_samples >= 2, f"--eval-samples must be >= 2, got {self.eval_samples}")
 
 

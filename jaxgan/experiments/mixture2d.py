@@ -27,10 +27,10 @@ from jaxgan.experiments.common import (
     cli_main,
     create_state,
     fit,
-    flag,
     option,
     override,
     require,
+    require_widths,
 )
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import evaluation_noise, generate_samples
@@ -73,9 +73,7 @@ class Config(TrainConfig):
             self.batch_size % self.pack == 0,
             f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}",
         )
-        for name in ("g_hidden", "d_hidden"):
-            widths = getattr(self, name) or ()
-            require(all(h >= 1 for h in widths), f"--{flag(name)} widths must be >= 1")
+        require_widths(self, "g_hidden", "d_hidden")
 
     def resolved(self) -> Config:
         """This config with the dataset's default generator widths filled in."""

@@ -33,6 +33,7 @@ from jaxgan.experiments.common import (
     option,
     override,
     require,
+    require_widths,
 )
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import GANState, evaluation_noise, generate_samples
@@ -81,8 +82,7 @@ class Config(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("g_hidden", "d_hidden"):
-            require(all(h >= 1 for h in getattr(self, name)), f"--{name} widths must be >= 1")
+        require_widths(self, "g_hidden", "d_hidden")
         require(0 <= self.d_dropout < 1, f"--d-dropout must be in [0, 1), got {self.d_dropout}")
 
 
