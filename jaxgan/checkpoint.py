@@ -1,48 +1,228 @@
-"""A thin layer over Orbax: the whole :class:`~jaxgan.train.GANState` in ``<workdir>/checkpoints``.
+"""A thin layer over Orbax: a run's whole training state in ``<workdir>/checkpoints``.
 
-The state is saved as one pytree (both TrainStates with optimizer and batch-norm state, the EMA
-parameters, the PRNG key and the step), under its step number. Restoring needs an abstract
-state of the same structure, which ``jax.eval_shape`` of the state's constructor provides.
+A checkpoint has two items: ``state``, the :class:`~jaxgan.train.GANState` (both TrainStates with
+their optimizer states and batch-norm statistics, the EMA parameters, the PRNG key and the step;
+the data order is a function of the key and the step, so it is restored with them), and
+``progress``, a small JSON dict the training loop keeps on the host (epoch, wall time, the last
+logged metrics, ...). Saving is asynchronous: :meth:`Checkpointer.save` returns once the arrays
+are copied off the device and the files are written in the background. Orbax writes each step
+into a temporary directory and renames it when complete, and removes old steps only after that,
+so the last good checkpoint always survives a crash.
+
+Restoring walks back from the newest step: a checkpoint whose files are unreadable (truncated,
+corrupt) is reported, moved to ``<workdir>/checkpoints_corrupt/`` (kept for inspection, out of
+Orbax's way) and skipped; one whose arrays do not fit the model is an error, not corruption.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import operator
 import os
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.data import DataError
 from jaxgan.train import GANState
 
 CHECKPOINT_DIR = "checkpoints"
+CORRUPT_DIR = "checkpoints_corrupt"
 
 
-def _manager(workdir: str | os.PathLike, *, create: bool) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=3, create=create)
-    return ocp.CheckpointManager(Path(workdir).absolute() / CHECKPOINT_DIR, options=options)
+@contextlib.contextmanager
+def _quiet_logs():
+    """Silences Orbax's own logs (absl, asyncio) while opening and probing checkpoints: a
+    broken one is reported once, as one line, by :meth:`Checkpointer.restore`."""
+    loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
-def save(workdir: str | os.PathLike, state: GANState) -> None:
-    """Saves ``state`` under its step and waits until the checkpoint is complete."""
-    with _manager(workdir, create=True) as manager:
-        manager.save(int(state.step), args=ocp.args.StandardSave(state))
-        manager.wait_until_finished()
+def _handlers() -> dict[str, ocp.CheckpointHandler]:
+    return {"state": ocp.StandardCheckpointHandler(), "progress": ocp.JsonCheckpointHandler()}
 
 
-def restore_latest(workdir: str | os.PathLike, abstract_state: GANState) -> GANState:
-    """Restores the newest checkpoint of ``workdir`` into the structure of ``abstract_state``."""
+def _path_name(path) -> str:
+    """``g/params/Dense_0/kernel`` for a key path, whether attributes, dict keys or indices."""
+    parts = (getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))) for k in path)
+    return "/".join(str(p) for p in parts)
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+    """Each array leaf's path and shape; PRNG keys as their raw ``uint32`` data."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
+            leaf = jax.eval_shape(jax.random.key_data, leaf)
+        out[_path_name(path)] = tuple(np.shape(leaf))
+    return out
+
+
+def _mismatch(stored, target) -> str | None:
+    """How the checkpoint's arrays differ from the model's, or None when they fit."""
+    have, want = _shapes(stored), _shapes(target)
+    if missing := sorted(want.keys() - have.keys()):
+        return f"the model has {len(missing)} arrays the checkpoint lacks, e.g. {missing[0]}"
+    if extra := sorted(have.keys() - want.keys()):
+        return f"the checkpoint has {len(extra)} arrays the model lacks, e.g. {extra[0]}"
+    for name, shape in want.items():
+        if have[name] != shape:
+            return f"{name} has shape {have[name]} in the checkpoint, {shape} in the model"
+    return None
+
+
+class Checkpointer:
+    """Saves and restores one run's checkpoints.
+
+    Args:
+      workdir: the run's directory; checkpoints live in ``<workdir>/checkpoints``.
+      keep: how many of the newest checkpoints to keep.
+      best_metric: also keep the checkpoint with the best value of this metric (one of the
+        ``metrics`` passed to :meth:`save`), or None.
+      best_mode: ``"max"`` or ``"min"``: which value of ``best_metric`` is best.
+      create: create the directory; False only reads (``python -m jaxgan.generate``).
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        *,
+        keep: int = 3,
+        best_metric: str | None = None,
+        best_mode: str = "max",
+        create: bool = True,
+    ):
+        self.workdir = Path(workdir).absolute()
+        self.directory = self.workdir / CHECKPOINT_DIR
+        policies: list[Any] = [ocp.checkpoint_managers.LatestN(keep)]
+        best_fn = None
+        if best_metric is not None:
+            best_fn = operator.itemgetter(best_metric)
+            policies.append(
+                ocp.checkpoint_managers.BestN(
+                    get_metric_fn=best_fn,
+                    reverse=best_mode == "min",
+                    n=1,
+                    keep_checkpoints_without_metrics=False,
+                )
+            )
+        with _quiet_logs():  # read-only mode logs warnings about the options it adjusts
+            self._options = ocp.CheckpointManagerOptions(
+                best_fn=best_fn,  # Orbax stores each step's metrics only with a best_fn
+                best_mode=best_mode,
+                create=create,
+                read_only=not create,
+                cleanup_tmp_directories=create,  # what a killed save left half-written
+                preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+            )
+            self._manager = ocp.CheckpointManager(
+                self.directory, options=self._options, item_handlers=_handlers()
+            )
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(
+        self, state: GANState, progress: dict[str, Any], metrics: dict[str, float] | None = None
+    ) -> None:
+        """Starts saving ``state`` and ``progress`` under ``state.step``; returns before the
+        files are written (:meth:`wait` waits for them). ``metrics`` rank it for ``best_metric``.
+        """
+        self._manager.save(
+            int(state.step),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)
+            ),
+            metrics=metrics,
+        )
+
+    def wait(self) -> None:
+        """Blocks until every started save is complete on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+    def restore(
+        self, target: GANState, report: Callable[[str], None] = print
+    ) -> tuple[GANState, dict[str, Any]] | None:
+        """The newest readable checkpoint as ``(state, progress)``, or None when there is none.
+
+        ``target`` is a state of the model being trained (concrete or from ``jax.eval_shape``);
+        its structure, shapes and shardings are restored into. Unreadable checkpoints are moved
+        aside with a line to ``report``.
+
+        Raises:
+          DataError: a readable checkpoint does not fit ``target`` (a different architecture).
+        """
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                with _quiet_logs():
+                    stored = self._manager.item_metadata(step)["state"]
+                problem = _mismatch(stored, target)
+            except Exception as e:  # any failure to read: a broken step
+                self._set_aside(step, e, report)
+                continue
+            if problem is not None:
+                raise DataError(
+                    f"the checkpoint at step {step} in {self.directory} does not fit this model: "
+                    f"{problem}; use the options it was trained with, or another --workdir"
+                )
+            try:
+                with _quiet_logs():
+                    restored = self._manager.restore(
+                        step,
+                        args=ocp.args.Composite(
+                            state=ocp.args.StandardRestore(target),
+                            progress=ocp.args.JsonRestore(),
+                        ),
+                    )
+            except Exception as e:  # it fits, so its data are damaged
+                self._set_aside(step, e, report)
+                continue
+            return restored["state"], dict(restored["progress"])
+        return None
+
+    def _set_aside(self, step: int, error: Exception, report: Callable[[str], None]) -> None:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        if self._options.read_only:
+            report(f"checkpoint at step {step} is unreadable ({reason}); skipping it")
+            return
+        dest = self.workdir / CORRUPT_DIR / str(step)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.parent.mkdir(exist_ok=True)
+        shutil.move(self.directory / str(step), dest)
+        report(
+            f"checkpoint at step {step} is unreadable ({reason}); moved it to {dest} and skipped it"
+        )
+        self._manager.reload()
+
+
+def restore_latest(workdir: str | os.PathLike, target: GANState) -> GANState:
+    """The newest readable checkpoint's state, read-only (for sampling from a trained run)."""
     directory = Path(workdir) / CHECKPOINT_DIR
     if not directory.is_dir():
         raise DataError(f"{workdir} has no {CHECKPOINT_DIR}/; train a model there first")
-    with _manager(workdir, create=False) as manager:
-        step = manager.latest_step()
-        if step is None:
-            raise DataError(f"{directory} holds no complete checkpoint; train a model there first")
-        try:
-            return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-        except (ValueError, KeyError) as e:
-            raise DataError(
-                f"the checkpoint in {directory} does not fit the model of {workdir}/config.json "
-                f"({str(e).splitlines()[0][:200]})"
-            ) from e
+    checkpointer = Checkpointer(workdir, create=False)
+    try:
+        restored = checkpointer.restore(target, report=lambda line: print(line, file=sys.stderr))
+    finally:
+        checkpointer.close()
+    if restored is None:
+        raise DataError(f"{directory} holds no readable checkpoint; train a model there first")
+    return restored[0]

@@ -2,10 +2,10 @@
 
     python -m jaxgan.generate --workdir runs/mnist --num 64 --out samples.png [--npz s.npz]
 
-The workdir's config.json names the experiment and its model; the newest Orbax checkpoint
-supplies the weights (the EMA of G's weights when the run kept one). ``--out`` writes a PNG grid;
-``--npz`` writes the raw samples for evaluation: ``x`` (float32 generator output in [-1, 1])
-and ``images`` (uint8, the datasets' own format).
+The workdir's config.json names the experiment and its model; the newest readable Orbax
+checkpoint supplies the weights (the EMA of G's weights when the run kept one). ``--out``
+writes a PNG grid; ``--npz`` writes the raw samples for evaluation: ``x`` (float32 generator
+output in [-1, 1]) and ``images`` (uint8, the datasets' own format).
 """
 
 from __future__ import annotations

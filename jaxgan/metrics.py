@@ -37,6 +37,10 @@ def w1_to_normal(samples: np.ndarray, mean: float, std: float) -> float:
     return float(np.mean(np.abs(x - quantiles)))
 
 
+# The values of mode_statistics that measure quality (num_modes is the mixture's own).
+MODE_STATISTICS = ("modes", "hq_fraction", "reverse_kl")
+
+
 def mode_statistics(samples: np.ndarray, modes: np.ndarray, sigma: float) -> dict[str, float]:
     """Mode coverage of samples from a mixture of equal-weight isotropic Gaussians.
 

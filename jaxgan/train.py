@@ -132,12 +132,15 @@ class GANState(struct.PyTreeNode):
         d_vars = discriminator.init(d_key, x, train=False)
 
         def model_state(module, variables, tx):
-            return ModelState.create(
+            state = ModelState.create(
                 apply_fn=module.apply,
                 params=variables["params"],
                 tx=tx,
                 batch_stats=variables.get("batch_stats", {}),
             )
+            # An int32 array rather than TrainState's Python 0: the same type the step returns
+            # and a checkpoint restores, so neither triggers a second compilation.
+            return state.replace(step=jnp.zeros((), jnp.int32))
 
         g = model_state(generator, g_vars, g_tx)
         # A copy, not an alias: the step donates the state, and a buffer can be donated once.
@@ -197,8 +200,11 @@ def _mean_prob(logits: Array) -> Array:
 def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None):
     """One GAN iteration: ``k`` discriminator updates, then one generator update.
 
-    The per-device body: with ``axis_name`` set (inside ``pmap``/``shard_map``), gradients and
-    metrics are averaged over that axis. Wrap it with ``jax.jit`` (see :data:`train_step`).
+    The per-device body: with ``axis_name`` set (inside ``pmap``/``shard_map``, see
+    :mod:`jaxgan.parallel`), each device holds its share of the global batch, gradients,
+    batch-norm statistics and metrics are averaged over the axis, and each device draws its
+    share of the global batch's noise, so N devices compute the update one device computes on
+    the whole batch. Wrap it with ``jax.jit`` (see :data:`train_step`).
 
     Both networks run in training mode throughout. D sees real and fake minibatches in
     separate passes (each normalised by its own batch statistics, as in the PyTorch DCGAN
@@ -206,13 +212,17 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     Args:
       state: the current :class:`GANState`.
-      batch: ``{"x": [k * batch_size, ...]}``: k real minibatches back to back.
+      batch: ``{"x": [k * batch_size, ...]}``: k real minibatches back to back. Under
+        ``axis_name`` with N devices, device i holds rows ``i * b:(i + 1) * b`` of each of the
+        k global minibatches, ``b = batch_size / N`` (:func:`jaxgan.parallel.shard_batch`).
       axis_name: the data-parallel axis, or None on one device.
 
     Returns:
       ``(new_state, metrics)`` with scalar metrics ``d_loss``, ``g_loss`` (the losses being
       minimised), ``d_real`` and ``d_fake`` (mean ``sigmoid`` of D's logits on the last real and
-      fake minibatch: D(x) and D(G(z)) for the cross-entropy losses).
+      fake minibatch: D(x) and D(G(z)) for the cross-entropy losses), and ``d_grad_norm``
+      (the largest of the k updates) and ``g_grad_norm``, the global norms of the gradients
+      applied: non-finite exactly when a gradient is, which is how training notices divergence.
     """
     cfg = state.config
     loss = get_loss(cfg.loss)
@@ -228,10 +238,23 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
     def sync(tree):
         return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
+    def latent(key):
+        """This device's share of the global batch's noise: the same numbers a one-device run
+        draws for those rows, so N devices compute the update one device would."""
+        if axis_name is None:
+            return sample_latent(key, n, cfg)
+        everyone = sample_latent(key, n * jax.lax.axis_size(axis_name), cfg)
+        return jax.lax.dynamic_slice_in_dim(everyone, jax.lax.axis_index(axis_name) * n, n)
+
+    def local(key):
+        """A key for the models' own randomness (dropout), distinct on every device."""
+        return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+
     def d_update(d: ModelState, inputs):
         real, key = inputs
         z_key, g_key, real_key, fake_key = jax.random.split(key, 4)
-        z = sample_latent(z_key, n, cfg)
+        g_key, real_key, fake_key = local(g_key), local(real_key), local(fake_key)
+        z = latent(z_key)
         fake = jax.lax.stop_gradient(state.g.apply(state.g.params, z, train=True, rng=g_key)[0])
 
         def d_loss_fn(params):
@@ -245,13 +268,15 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
         (d_loss, (stats, d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
             d.params
         )
-        d = d.apply_gradients(grads=sync(grads)).replace(batch_stats=sync(stats))
-        return d, (d_loss, d_real, d_fake)
+        grads = sync(grads)
+        d = d.apply_gradients(grads=grads).replace(batch_stats=sync(stats))
+        return d, (d_loss, d_real, d_fake, optax.tree.norm(grads))
 
-    d, (d_losses, d_reals, d_fakes) = jax.lax.scan(d_update, state.d, (reals, keys[:k]))
+    d, (d_losses, d_reals, d_fakes, d_norms) = jax.lax.scan(d_update, state.d, (reals, keys[:k]))
 
     z_key, g_key, d_key = jax.random.split(keys[k], 3)
-    z = sample_latent(z_key, n, cfg)
+    g_key, d_key = local(g_key), local(d_key)
+    z = latent(z_key)
 
     def g_loss_fn(params):
         fake, stats = state.g.apply(params, z, train=True, rng=g_key)
@@ -259,7 +284,8 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
         return loss.generator(fake_logits), stats
 
     (g_loss, g_stats), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
-    g = state.g.apply_gradients(grads=sync(grads)).replace(batch_stats=sync(g_stats))
+    grads = sync(grads)
+    g = state.g.apply_gradients(grads=grads).replace(batch_stats=sync(g_stats))
 
     ema = state.ema_params
     if ema is not None:
@@ -270,6 +296,8 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
         "g_loss": g_loss,
         "d_real": d_reals[-1],
         "d_fake": d_fakes[-1],
+        "d_grad_norm": jnp.max(d_norms),
+        "g_grad_norm": optax.tree.norm(grads),
     }
     new_state = state.replace(g=g, d=d, step=state.step + 1, ema_params=ema)
     return new_state, sync(metrics)
@@ -290,13 +318,19 @@ def steps_per_epoch(num_examples: int, batch_size: int, d_steps: int) -> int:
     return num_examples // (batch_size * d_steps)
 
 
-def train_epoch_body(state: GANState, data: Batch, *, batch_size: int):
+def train_epoch_body(
+    state: GANState, data: Batch, *, batch_size: int, axis_name: str | None = None
+):
     """One epoch as a single program: an on-device permutation, then ``lax.scan`` of the step.
 
     Args:
       state: the state at the epoch's start.
       data: the whole dataset on the device, ``{"x": [num_examples, ...]}``.
-      batch_size: real samples per discriminator minibatch.
+      batch_size: real samples per discriminator minibatch (the global batch: over all
+        devices of ``axis_name``).
+      axis_name: the data-parallel axis, or None on one device. Every device holds the whole
+        (small) dataset and the same permutation, and takes its rows of each global
+        minibatch, so the epoch is the one a single device runs.
 
     Returns:
       ``(new_state, metrics)`` with each metric stacked over the epoch's steps.
@@ -309,13 +343,22 @@ def train_epoch_body(state: GANState, data: Batch, *, batch_size: int):
             f"{num_examples} examples are fewer than one step's {per_step} "
             f"(batch size {batch_size} x d_steps {state.config.d_steps})"
         )
-    order = epoch_permutation(state, num_examples)[: steps * per_step].reshape(steps, per_step)
+    order = epoch_permutation(state, num_examples)[: steps * per_step]
+    order = order.reshape(steps, state.config.d_steps, batch_size)
+    if axis_name is not None:
+        share = batch_size // jax.lax.axis_size(axis_name)
+        start = jax.lax.axis_index(axis_name) * share
+        order = jax.lax.dynamic_slice_in_dim(order, start, share, axis=2)
+    order = order.reshape(steps, -1)
 
     def body(state, idx):
-        return train_step_body(state, jax.tree.map(lambda a: a[idx], data))
+        batch = jax.tree.map(lambda a: a[idx], data)
+        return train_step_body(state, batch, axis_name=axis_name)
 
     return jax.lax.scan(body, state, order)
 
 
-train_epoch = jax.jit(train_epoch_body, donate_argnums=0, static_argnames="batch_size")
+train_epoch = jax.jit(
+    train_epoch_body, donate_argnums=0, static_argnames=("batch_size", "axis_name")
+)
 """``train_epoch(state, data, batch_size=B)``: :func:`train_epoch_body` compiled."""

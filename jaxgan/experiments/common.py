@@ -1,8 +1,9 @@
 """What every experiment shares: its config as a dataclass turned into a command line, the
-one-line error contract, the optimizers, and the epoch loop that logs as it goes.
+one-line error and exit-status contract, the optimizers and the initial state.
 
 An experiment defines a subclass of :class:`TrainConfig` (its own fields and defaults) and a
-``train(config)`` function, and its ``main`` is ``cli_main(NAME, Config, train, description)``.
+``train(config)`` function that trains with :func:`jaxgan.experiments.loop.fit`, and its
+``main`` is ``cli_main(NAME, Config, train, description)``.
 """
 
 from __future__ import annotations
@@ -10,25 +11,34 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 import types
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import jax
-import numpy as np
 import optax
-from tqdm import tqdm
 
 from jaxgan.data import DataError
 from jaxgan.losses import LOSSES
-from jaxgan.train import LATENT_DISTRIBUTIONS, GANState, StepConfig, steps_per_epoch, train_epoch
-from jaxgan.workdir import RunWriter
+from jaxgan.train import LATENT_DISTRIBUTIONS, GANState, StepConfig, steps_per_epoch
 
 
 class UsageError(Exception):
     """Bad options: reported as one line on stderr with exit status 2 (as is DataError)."""
+
+
+class TrainingStopped(Exception):
+    """Training ended before its last epoch: ``cli_main`` prints the message and exits with
+    ``exit_code`` (0 after a signal, with the state saved; :data:`EXIT_DIVERGED` on divergence).
+    """
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+EXIT_DIVERGED = 3
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
@@ -48,6 +58,20 @@ class TrainConfig:
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Options a resumed run may change: they alter neither the model nor the data.
+    RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
+        {"workdir", "epochs", "log_every", "checkpoint_every", "keep_checkpoints", "keep_best"}
+        | {"restart", "overwrite", "lr_g", "lr_d"}
+    )
+    # Metrics logged every epoch, which --keep-best may rank checkpoints by.
+    EPOCH_METRICS: ClassVar[tuple[str, ...]] = (
+        "d_loss",
+        "g_loss",
+        "d_real",
+        "d_fake",
+        "d_grad_norm",
+        "g_grad_norm",
+    )
 
     workdir: str = option("runs/experiment", "directory for config, metrics, figures, summary")
     seed: int = option(0, "seed from which the whole run derives")
@@ -66,6 +90,15 @@ class TrainConfig:
     latent_dim: int = option(64, "dimension of the generator's noise input")
     latent: str = option("gaussian", "noise distribution", choices=LATENT_DISTRIBUTIONS)
     log_every: int = option(0, "steps between log points (0 = once per epoch)")
+    checkpoint_every: int = option(
+        10, "epochs between checkpoints (0 = only at the end); also saved on SIGTERM/SIGINT"
+    )
+    keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep")
+    keep_best: str | None = option(
+        None, "also keep the best checkpoint by an epoch metric, as NAME:max or NAME:min"
+    )
+    restart: bool = option(False, "start afresh instead of resuming the run in --workdir")
+    overwrite: bool = option(False, "with --restart: allow discarding the existing run")
 
     def validate(self) -> None:
         """Raises :class:`UsageError` for impossible values; subclasses extend it."""
@@ -81,6 +114,22 @@ class TrainConfig:
             value = getattr(self, name)
             require(0 <= value < 1, f"--{flag(name)} must be in [0, 1), got {value}")
         require(self.log_every >= 0, f"--log-every must be >= 0, got {self.log_every}")
+        require(
+            self.checkpoint_every >= 0,
+            f"--checkpoint-every must be >= 0, got {self.checkpoint_every}",
+        )
+        require(
+            self.keep_checkpoints >= 1,
+            f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}",
+        )
+        require(not self.overwrite or self.restart, "--overwrite only applies with --restart")
+        if self.keep_best is not None:
+            name, _, mode = self.keep_best.partition(":")
+            require(
+                name in self.EPOCH_METRICS and mode in ("max", "min"),
+                f"--keep-best must be NAME:max or NAME:min with NAME one of "
+                f"{', '.join(self.EPOCH_METRICS)}; got {self.keep_best!r}",
+            )
 
     def step_config(self) -> StepConfig:
         return StepConfig(
@@ -161,7 +210,8 @@ def cli_main(
 
     A :class:`UsageError` (from validation) or :class:`~jaxgan.data.DataError` (from loading
     data) becomes one line on stderr and exit status 2; experiments load and check everything
-    before they write to the workdir.
+    before they write to the workdir. :class:`TrainingStopped` prints its message and exits
+    with its code.
     """
     prog = f"python -m jaxgan.experiments.{name}"
     parser = config_parser(config_cls, prog, description)
@@ -176,6 +226,9 @@ def cli_main(
     except (UsageError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except TrainingStopped as e:
+        print(f"{prog}: {e}", file=sys.stderr if e.exit_code else sys.stdout)
+        sys.exit(e.exit_code)
 
 
 def make_optimizer(
@@ -210,7 +263,10 @@ def init_state(
 def create_state(
     config: TrainConfig, generator, discriminator, num_examples: int
 ) -> tuple[GANState, int]:
-    """The initial state for training on ``num_examples``, and the steps in one epoch."""
+    """The initial state for training on ``num_examples``, and the steps in one epoch.
+
+    Its learning-rate schedules span ``config.epochs``; a resumed run restores its arrays.
+    """
     per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     require(
         per_epoch >= 1,
@@ -218,70 +274,3 @@ def create_state(
         f"(--batch-size {config.batch_size} x --d-steps {config.d_steps}); lower them",
     )
     return init_state(config, generator, discriminator, per_epoch * config.epochs), per_epoch
-
-
-def _log_points(metrics: dict[str, np.ndarray], first_step: int, every: int):
-    """Yields ``(step, window means)`` for consecutive windows of ``every`` steps."""
-    n = len(next(iter(metrics.values())))
-    for start in range(0, n, every):
-        window = {k: float(np.mean(v[start : start + every])) for k, v in metrics.items()}
-        yield first_step + min(start + every, n), window
-
-
-def fit(
-    state: GANState,
-    data: dict[str, np.ndarray],
-    config: TrainConfig,
-    writer: RunWriter,
-    on_epoch: Callable[[GANState, int], dict[str, Any]] | None = None,
-) -> tuple[GANState, dict[str, Any]]:
-    """Trains for ``config.epochs`` epochs, one compiled program (one dispatch) per epoch.
-
-    Metrics come back to the host once per epoch; they are logged in windows of
-    ``config.log_every`` steps. ``on_epoch(state, epoch)`` may evaluate and return extra values
-    to log. Stops early, with status ``"diverged"``, at the first non-finite loss.
-
-    Returns:
-      The final state and a summary: ``status``, ``epochs``, ``steps``, ``wall_s``,
-      ``train_steps_per_s`` (after the first epoch, so compilation is excluded), the last
-      window's metrics, and ``diverged_at`` when it diverged.
-    """
-    data = jax.device_put(data)
-    start = time.perf_counter()
-    timed_steps, timed_s = 0, 0.0
-    summary: dict[str, Any] = {"status": "completed"}
-    last: dict[str, float] = {}
-    bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", file=sys.stderr)
-    for epoch in bar:
-        first_step = int(state.step)
-        t0 = time.perf_counter()
-        state, metrics = train_epoch(state, data, batch_size=config.batch_size)
-        metrics = jax.device_get(metrics)
-        elapsed = time.perf_counter() - t0
-        steps = len(metrics["d_loss"])
-        if epoch > 1:
-            timed_steps, timed_s = timed_steps + steps, timed_s + elapsed
-        every = config.log_every or steps
-        for step, window in _log_points(metrics, first_step, every):
-            writer.log(step, {"epoch": epoch, **window})
-            last = window
-        bad = [k for k, v in metrics.items() if not np.all(np.isfinite(v))]
-        if bad:
-            at = first_step + int(np.argmin(np.isfinite(metrics[bad[0]]))) + 1
-            tqdm.write(f"training diverged: non-finite {bad[0]} at step {at}", file=sys.stderr)
-            summary.update(status="diverged", diverged_at=at)
-            break
-        extra = on_epoch(state, epoch) if on_epoch else {}
-        if extra:
-            writer.log(int(state.step), {"epoch": epoch, **extra})
-        shown = {"step": str(int(state.step)), **{k: f"{v:.3f}" for k, v in last.items()}}
-        bar.set_postfix(shown, **{"steps/s": f"{steps / elapsed:.0f}"}, refresh=False)
-    bar.close()
-    summary.update(
-        epochs=epoch,
-        steps=int(state.step),
-        wall_s=time.perf_counter() - start,
-        train_steps_per_s=timed_steps / timed_s if timed_s else None,
-        **last,
-    )
-    return state, summary

@@ -13,6 +13,7 @@ writes summary.json (``mean``, ``std``, ``skew``, ``kurtosis``, ``w1``) and hist
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,21 +22,24 @@ from jaxgan.experiments.common import (
     TrainConfig,
     cli_main,
     create_state,
-    fit,
     option,
     override,
     require,
     require_widths,
 )
+from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import evaluation_noise, generate_samples
-from jaxgan.workdir import RunWriter
+from jaxgan.train import GANState, evaluation_noise, generate_samples
 
 NAME = "gaussian1d"
+STATISTICS = ("mean", "std", "skew", "kurtosis", "w1")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
+    RESUME_SAFE: ClassVar[frozenset[str]] = TrainConfig.RESUME_SAFE | {"eval_samples"}
+    EPOCH_METRICS: ClassVar[tuple[str, ...]] = (*TrainConfig.EPOCH_METRICS, *STATISTICS)
+
     workdir: str = override("workdir", "runs/gaussian1d")
     epochs: int = override("epochs", 60)
     batch_size: int = override("batch_size", 200)
@@ -58,22 +62,40 @@ class Config(TrainConfig):
         require(self.eval_samples >= 2, f"--eval-samples must be >= 2, got {self.eval_samples}")
 
 
-def train(config: Config) -> dict:
-    """Trains the toy GAN and writes its workdir; returns the summary."""
-    real = data.gaussian_1d(
-        config.num_train, mean=config.target_mean, std=config.target_std, seed=config.seed
-    )
+def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
+    """G and D: ELU MLPs of the same widths; D optionally with the minibatch statistic."""
     generator = MLPGenerator((1,), hidden=config.hidden, act="elu")
     discriminator = MLPDiscriminator(
         hidden=config.hidden, act="elu", minibatch_features=config.minibatch_features
     )
-    state, _ = create_state(config, generator, discriminator, config.num_train)
-    writer = RunWriter(config.workdir, config, experiment=NAME)
-    state, summary = fit(state, real, config, writer)
+    return generator, discriminator
 
-    fake = np.asarray(generate_samples(state, evaluation_noise(state, config.eval_samples)))
-    stats = metrics.moments(fake)
-    stats["w1"] = metrics.w1_to_normal(fake, config.target_mean, config.target_std)
+
+def statistics(samples: np.ndarray, config: Config) -> dict[str, float]:
+    """Moments of ``samples`` and their Wasserstein-1 distance to the target normal."""
+    stats = metrics.moments(samples)
+    stats["w1"] = metrics.w1_to_normal(samples, config.target_mean, config.target_std)
+    return stats
+
+
+def train(config: Config) -> dict:
+    """Trains the toy GAN and writes its workdir; returns the summary.
+
+    The statistics of the evaluation samples are logged every epoch.
+    """
+    real = data.gaussian_1d(
+        config.num_train, mean=config.target_mean, std=config.target_std, seed=config.seed
+    )
+    state, _ = create_state(config, *build_models(config), config.num_train)
+    run = open_run(config, NAME, state)
+    z_eval = evaluation_noise(run.state, config.eval_samples)
+
+    def evaluate(state: GANState, epoch: int) -> dict:
+        return statistics(np.asarray(generate_samples(state, z_eval)), config)
+
+    state, summary = fit(run, real, on_epoch=evaluate)
+    fake = np.asarray(generate_samples(state, z_eval))
+    stats = statistics(fake, config)
     summary.update(
         stats,
         target_mean=config.target_mean,
@@ -81,10 +103,10 @@ def train(config: Config) -> dict:
         eval_samples=config.eval_samples,
     )
     title = f"N({config.target_mean}, {config.target_std}²): W1 = {stats['w1']:.4f}"
-    viz.histogram_overlay(real["x"], fake, writer.path("histogram.png"), title=title)
-    writer.summary(summary)
-    writer.close()
-    print(" ".join(f"{k}={stats[k]:.4f}" for k in ("mean", "std", "skew", "kurtosis", "w1")))
+    viz.histogram_overlay(real["x"], fake, run.writer.path("histogram.png"), title=title)
+    run.writer.summary(summary)
+    run.close()
+    print(" ".join(f"{k}={stats[k]:.4f}" for k in STATISTICS))
     return summary
 
 

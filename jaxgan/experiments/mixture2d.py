@@ -18,6 +18,7 @@ with batch norm; D: 3 maxout layers of 200 units x 5 pieces; Adam 1e-4, beta1 0.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -26,15 +27,14 @@ from jaxgan.experiments.common import (
     TrainConfig,
     cli_main,
     create_state,
-    fit,
     option,
     override,
     require,
     require_widths,
 )
+from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import evaluation_noise, generate_samples
-from jaxgan.workdir import RunWriter
+from jaxgan.train import GANState, evaluation_noise, generate_samples
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply
@@ -44,6 +44,12 @@ DEFAULT_G_HIDDEN = {"ring": (256, 256, 256), "grid": (256, 256, 256, 256)}
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
+    RESUME_SAFE: ClassVar[frozenset[str]] = TrainConfig.RESUME_SAFE | {"eval_samples"}
+    EPOCH_METRICS: ClassVar[tuple[str, ...]] = (
+        *TrainConfig.EPOCH_METRICS,
+        *metrics.MODE_STATISTICS,
+    )
+
     workdir: str = override("workdir", "runs/mixture2d")
     dataset: str = option("ring", "which mixture", choices=data.MIXTURES)
     epochs: int = override("epochs", 100)
@@ -62,6 +68,9 @@ class Config(TrainConfig):
     d_hidden: tuple[int, ...] = option((256, 256, 256), "discriminator hidden widths")
     d_maxout: int = option(1, "maxout pieces per discriminator layer (1 = LeakyReLU layers)")
     pack: int = option(1, "PacGAN packing degree: D judges this many samples at once")
+    d_minibatch_features: bool = option(
+        False, "feed D each sample's squared deviation from the batch mean"
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -88,30 +97,41 @@ def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
         (2,), hidden=config.resolved().g_hidden, batch_norm=config.g_batch_norm
     )
     discriminator = MLPDiscriminator(
-        hidden=config.d_hidden, maxout_pieces=config.d_maxout, pack=config.pack
+        hidden=config.d_hidden,
+        maxout_pieces=config.d_maxout,
+        pack=config.pack,
+        minibatch_features=config.d_minibatch_features,
     )
     return generator, discriminator
 
 
 def train(config: Config) -> dict:
-    """Trains on the chosen mixture and writes its workdir; returns the summary."""
+    """Trains on the chosen mixture and writes its workdir; returns the summary.
+
+    The mode statistics of the evaluation samples are logged every epoch, so the log shows
+    when modes are found or lost (and ``--keep-best hq_fraction:max`` can keep the best).
+    """
     config = config.resolved()
     modes, sigma = data.mixture_modes(config.dataset)
     real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
     state, _ = create_state(config, *build_models(config), config.num_train)
-    writer = RunWriter(config.workdir, config, experiment=NAME)
-    state, summary = fit(state, real, config, writer)
+    run = open_run(config, NAME, state)
+    z_eval = evaluation_noise(run.state, config.eval_samples)
 
-    fake = np.asarray(generate_samples(state, evaluation_noise(state, config.eval_samples)))
+    def evaluate(state: GANState, epoch: int) -> dict:
+        return metrics.mode_statistics(np.asarray(generate_samples(state, z_eval)), modes, sigma)
+
+    state, summary = fit(run, real, on_epoch=evaluate)
+    fake = np.asarray(generate_samples(state, z_eval))
     stats = metrics.mode_statistics(fake, modes, sigma)
     summary.update(stats, dataset=config.dataset, eval_samples=config.eval_samples)
     title = (
         f"{config.dataset}: {stats['modes']}/{stats['num_modes']} modes, "
         f"{100 * stats['hq_fraction']:.1f}% high quality"
     )
-    viz.scatter_modes(fake, modes, writer.path("samples.png"), title=title)
-    writer.summary(summary)
-    writer.close()
+    viz.scatter_modes(fake, modes, run.writer.path("samples.png"), title=title)
+    run.writer.summary(summary)
+    run.close()
     print(" ".join(f"{k}={v:.4g}" for k, v in stats.items()))
     return summary
 

@@ -11,8 +11,8 @@ digits alive on small data.
 Data come from tensorflow-datasets (``--dataset mnist|fashion_mnist``, downloaded on first use)
 or, with ``--data-dir``, from local IDX files (``train-images-idx3-ubyte[.gz]``, ...).
 Writes per-epoch fixed-noise grids (samples/), loss_curves.png, progress.gif, real_vs_fake.png,
-metrics.jsonl, TensorBoard scalars and images, summary.json and an Orbax checkpoint that
-``python -m jaxgan.generate`` samples from.
+metrics.jsonl, TensorBoard scalars and images, summary.json and Orbax checkpoints, from which
+a rerun of the same command resumes and ``python -m jaxgan.generate`` samples.
 """
 
 from __future__ import annotations
@@ -24,20 +24,19 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import checkpoint, data, viz
+from jaxgan import data, viz
 from jaxgan.experiments.common import (
     TrainConfig,
     cli_main,
     create_state,
-    fit,
     option,
     override,
     require,
     require_widths,
 )
+from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.train import GANState, evaluation_noise, generate_samples
-from jaxgan.workdir import RunWriter
 
 NAME = "mnist"
 IMAGE_SHAPE = (28, 28, 1)
@@ -60,6 +59,7 @@ TUTORIAL = {
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"default": {}, "tutorial": TUTORIAL}
+    RESUME_SAFE: ClassVar[frozenset[str]] = TrainConfig.RESUME_SAFE | {"preset", "tfds_data_dir"}
 
     preset: str = option(
         "default",
@@ -115,12 +115,13 @@ def train(config: Config) -> dict:
     images = load_images(config)
     generator, discriminator = build_models(config)
     state, _ = create_state(config, generator, discriminator, len(images))
-    writer = RunWriter(config.workdir, config, experiment=NAME)
+    run = open_run(config, NAME, state)
+    writer = run.writer
 
     real_grid = _grid(images[:GRID])
     viz.save_png(real_grid, writer.path("samples", "real.png"))
     writer.image("real", 0, real_grid)
-    z_fixed = evaluation_noise(state, GRID)
+    z_fixed = evaluation_noise(run.state, GRID)
 
     def fake_grid(state: GANState) -> np.ndarray:
         return _grid(data.to_uint8(generate_samples(state, z_fixed)))
@@ -132,8 +133,7 @@ def train(config: Config) -> dict:
         return {}
 
     train_data = {"x": data.scale_images(jnp.asarray(images))}
-    state, summary = fit(state, train_data, config, writer, on_epoch=on_epoch)
-    checkpoint.save(config.workdir, state)
+    state, summary = fit(run, train_data, on_epoch=on_epoch)
 
     log = [json.loads(line) for line in writer.path("metrics.jsonl").read_text().splitlines()]
     viz.loss_curves(
@@ -146,7 +146,7 @@ def train(config: Config) -> dict:
     viz.real_vs_fake(real_grid, fake_grid(state), writer.path("real_vs_fake.png"))
     summary.update(preset=config.preset, num_train=len(images))
     writer.summary(summary)
-    writer.close()
+    run.close()
     return summary
 
 

@@ -1,0 +1,281 @@
+"""The training loop every experiment runs: open the workdir (fresh, or resumed from its latest
+checkpoint), train epoch by epoch, log, checkpoint, and stop cleanly on signals and divergence.
+
+    state, per_epoch = create_state(config, generator, discriminator, len(images))
+    run = open_run(config, NAME, state)      # resumes when the workdir holds a checkpoint
+    state, summary = fit(run, {"x": images}, on_epoch=...)
+    ...                                      # final evaluation and figures, run.writer.summary
+    run.close()
+
+An epoch is the unit of work: one compiled program, after which metrics come back, the
+``on_epoch`` hook runs, and a checkpoint may be saved. A resumed run restarts at the epoch after
+its checkpoint, and since every step's noise and every epoch's data order derive from the seed
+and the step number, it ends with exactly the parameters an uninterrupted run ends with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.data import DataError
+from jaxgan.experiments.common import (
+    EXIT_DIVERGED,
+    TrainConfig,
+    TrainingStopped,
+    UsageError,
+    flag,
+)
+from jaxgan.train import GANState, steps_per_epoch, train_epoch
+from jaxgan.workdir import RunWriter, clear_run, jsonable, read_config
+
+
+@dataclasses.dataclass
+class Run:
+    """A workdir opened for training.
+
+    Attributes:
+      config: the run's config.
+      writer: its config/metrics/TensorBoard/summary writer.
+      checkpointer: its checkpoints.
+      state: the state to train from: initial, or restored from the latest checkpoint.
+      progress: what the loop keeps on the host and checkpoints with the state: ``epoch``
+        (completed), ``wall_s`` (training time over all sessions), ``timed_steps``/``timed_s``
+        (for the throughput, compilation excluded), ``last`` (the latest logged values).
+    """
+
+    config: TrainConfig
+    writer: RunWriter
+    checkpointer: Checkpointer
+    state: GANState
+    progress: dict[str, Any]
+
+    def close(self) -> None:
+        self.checkpointer.close()
+        self.writer.close()
+
+
+def _report(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: str) -> list[str]:
+    """The options, unsafe to change on resume, whose values differ from the earlier run's."""
+    current = jsonable({"experiment": experiment, **dataclasses.asdict(config)})
+    changed = []
+    for name in sorted(previous.keys() | current.keys()):
+        if name in config.RESUME_SAFE or previous.get(name) == current.get(name):
+            continue
+        label = "experiment" if name == "experiment" else f"--{flag(name)}"
+        changed.append(f"{label} {previous.get(name)!r} -> {current.get(name)!r}")
+    return changed
+
+
+def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
+    """Opens ``config.workdir`` to train ``state``'s model, resuming when it holds a checkpoint.
+
+    Raises:
+      UsageError: the workdir holds a run of another config (naming the fields that differ),
+        or ``--restart`` would discard a run without ``--overwrite``, or ``--epochs`` is fewer
+        than the run has already trained.
+      DataError: its checkpoint does not fit the model.
+    """
+    workdir = Path(config.workdir)
+    previous = read_config(workdir)
+    exists = previous is not None or any((workdir / "checkpoints").glob("*"))
+    if config.restart:
+        if exists and not config.overwrite:
+            raise UsageError(
+                f"{workdir} holds a run; --restart discards it only with --overwrite "
+                f"(or choose another --workdir)"
+            )
+        clear_run(workdir)
+    elif previous is not None and (changed := _changed_fields(previous, config, experiment)):
+        raise UsageError(
+            f"{workdir} holds a run with other options ({'; '.join(changed)}); rerun with its "
+            f"options to resume it, or use another --workdir, or --restart --overwrite"
+        )
+    checkpointer = Checkpointer(
+        workdir,
+        keep=config.keep_checkpoints,
+        best_metric=config.keep_best.split(":")[0] if config.keep_best else None,
+        best_mode=config.keep_best.split(":")[1] if config.keep_best else "max",
+    )
+    try:
+        restored = checkpointer.restore(state, report=_report)
+    except DataError:
+        checkpointer.close()
+        raise
+    progress: dict[str, Any] = {"epoch": 0, "wall_s": 0.0, "timed_steps": 0, "timed_s": 0.0}
+    resume_step = None
+    if restored is not None:
+        state, progress = restored
+        resume_step = int(state.step)
+        if progress["epoch"] > config.epochs:
+            checkpointer.close()
+            raise UsageError(
+                f"the run in {workdir} has trained {progress['epoch']} epochs already, more "
+                f"than --epochs {config.epochs}; give --epochs >= {progress['epoch']}"
+            )
+        _report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
+    writer = RunWriter(workdir, config, experiment, resume_step=resume_step)
+    return Run(config, writer, checkpointer, state, progress)
+
+
+@contextmanager
+def _stop_requests() -> Iterator[list[int]]:
+    """Records SIGTERM and SIGINT instead of dying, so the loop can save and exit cleanly.
+
+    Yields a list that receives the signals' numbers. A second SIGINT interrupts at once.
+    """
+    received: list[int] = []
+
+    def handler(signum, frame):
+        if signum == signal.SIGINT and received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        tqdm.write(
+            f"received {signal.Signals(signum).name}: finishing the epoch, then saving",
+            file=sys.stderr,
+        )
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _log_points(metrics: dict[str, np.ndarray], first_step: int, every: int):
+    """Yields ``(step, window means)`` for consecutive windows of ``every`` steps."""
+    n = len(next(iter(metrics.values())))
+    for start in range(0, n, every):
+        window = {k: float(np.mean(v[start : start + every])) for k, v in metrics.items()}
+        yield first_step + min(start + every, n), window
+
+
+def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, list[str]] | None:
+    """The index of the first step with a non-finite metric, and those metrics' names."""
+    finite = np.stack([np.isfinite(v) for v in metrics.values()])
+    if finite.all():
+        return None
+    index = int(np.argmin(finite.all(axis=0)))
+    return index, [k for k, ok in zip(metrics, finite[:, index], strict=True) if not ok]
+
+
+def fit(
+    run: Run,
+    data: dict[str, np.ndarray],
+    on_epoch: Callable[[GANState, int], dict[str, Any]] | None = None,
+) -> tuple[GANState, dict[str, Any]]:
+    """Trains ``run.state`` from its epoch to ``run.config.epochs``, one dispatch per epoch.
+
+    Metrics come back to the host once per epoch and are logged in windows of
+    ``config.log_every`` steps; ``on_epoch(state, epoch)`` may evaluate and return more values
+    to log. A checkpoint is saved (asynchronously) every ``config.checkpoint_every`` epochs and
+    after the last.
+
+    Raises:
+      TrainingStopped: on SIGTERM/SIGINT, after finishing the epoch and saving (exit code 0);
+        at the first non-finite loss or gradient norm (exit code :data:`EXIT_DIVERGED`),
+        after writing summary.json with ``"status": "diverged"``; no checkpoint is saved then.
+
+    Returns:
+      The final state and a summary: ``status``, ``epochs``, ``steps``, ``wall_s`` (over all
+      sessions), ``train_steps_per_s`` (compilation excluded), the last logged values.
+    """
+    config, writer, checkpointer, progress = run.config, run.writer, run.checkpointer, run.progress
+    state = run.state
+    data = jax.device_put(data)
+    num_examples = len(jax.tree.leaves(data)[0])
+    per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
+    last: dict[str, float] = progress.get("last", {})
+
+    def summary(status: str, **extra) -> dict[str, Any]:
+        timed_s = progress["timed_s"]
+        return {
+            "status": status,
+            "epochs": progress["epoch"],
+            "steps": int(state.step),
+            "wall_s": progress["wall_s"],
+            "train_steps_per_s": progress["timed_steps"] / timed_s if timed_s else None,
+            **last,
+            **extra,
+        }
+
+    bar = tqdm(
+        range(progress["epoch"] + 1, config.epochs + 1),
+        initial=progress["epoch"],
+        total=config.epochs,
+        desc="epochs",
+        unit="epoch",
+        file=sys.stderr,
+    )
+    first_in_session = True
+    with _stop_requests() as stop:
+        for epoch in bar:
+            first_step = int(state.step)
+            t0 = time.perf_counter()
+            state, metrics = train_epoch(state, data, batch_size=config.batch_size)
+            metrics = jax.device_get(metrics)
+            elapsed = time.perf_counter() - t0
+            progress["wall_s"] += elapsed
+            if not first_in_session:  # the first epoch of a session includes compilation
+                progress["timed_steps"] += per_epoch
+                progress["timed_s"] += elapsed
+            first_in_session = False
+            points = list(_log_points(metrics, first_step, config.log_every or per_epoch))
+            window = points[-1][1]
+            last = {**last, **window}
+            if (bad := _first_nonfinite(metrics)) is not None:
+                for step, values in points:
+                    writer.log(step, {"epoch": epoch, **values})
+                index, names = bad
+                at = first_step + index + 1
+                writer.summary(summary("diverged", diverged_at=at, nonfinite=names))
+                checkpointer.wait()
+                good = checkpointer.latest_step()
+                raise TrainingStopped(
+                    f"training diverged: non-finite {', '.join(names)} at step {at} "
+                    f"(epoch {epoch}); "
+                    + (
+                        f"the last good checkpoint is step {good}; "
+                        if good is not None
+                        else "no checkpoint was saved; "
+                    )
+                    + "lower --lr-d/--lr-g or try another --loss",
+                    EXIT_DIVERGED,
+                )
+            extra = jsonable(on_epoch(state, epoch)) if on_epoch else {}
+            points[-1] = (points[-1][0], {**window, **extra})  # one record per log point
+            for step, values in points:
+                writer.log(step, {"epoch": epoch, **values})
+            last = {**last, **extra}
+            progress.update(epoch=epoch, last=last)
+            every = config.checkpoint_every
+            if epoch == config.epochs or stop or (every and epoch % every == 0):
+                checkpointer.save(state, progress, metrics=last)
+            shown = {"step": str(int(state.step)), **{k: f"{v:.3f}" for k, v in window.items()}}
+            bar.set_postfix(shown, **{"steps/s": f"{per_epoch / elapsed:.0f}"}, refresh=False)
+            if stop and epoch < config.epochs:
+                checkpointer.wait()
+                bar.close()
+                writer.summary(summary("interrupted"))
+                raise TrainingStopped(
+                    f"saved at step {int(state.step)}; rerun the same command to resume", 0
+                )
+    bar.close()
+    checkpointer.wait()
+    return state, summary("completed")

@@ -1,0 +1,107 @@
+"""Data parallelism: the per-device bodies of :mod:`jaxgan.train` over several devices.
+
+The bodies are written once, with an ``axis_name``; this module wraps them two ways:
+
+- :data:`pmap_train_step`: ``jax.pmap`` of the step. The state carries a leading device axis
+  (:func:`replicate`), the batch is split by :func:`shard_batch`.
+- :func:`sharded_train_step` and :func:`sharded_train_epoch`: ``jax.jit`` of ``jax.shard_map``
+  over a one-axis :func:`data_mesh`. The state is an ordinary (replicated) global array, which
+  is what Orbax checkpoints and what spans the processes of a multi-host run; the experiments
+  use these.
+
+Either way each device takes its share of every global minibatch and of the global noise and
+gradients are averaged with ``lax.pmean``, so N devices compute the update that one device
+computes on the whole batch (up to floating-point summation order).
+
+``shard_map`` runs with ``check_vma=False``, the semantics ``pmap`` has: with the check on,
+differentiating replicated parameters through per-device data already sums the gradients over
+devices, and the body's own ``pmean`` would then scale them by the device count.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxgan.train import Batch, GANState, train_epoch_body, train_step_body
+
+AXIS = "data"
+
+
+def data_mesh(num_devices: int | None = None) -> Mesh:
+    """A one-axis mesh over the first ``num_devices`` devices of all processes (default all)."""
+    devices = jax.devices()
+    return Mesh(np.array(devices[: num_devices or len(devices)]), (AXIS,))
+
+
+def replicated(mesh: Mesh):
+    """The sharding that keeps a full copy on every device of ``mesh``."""
+    return NamedSharding(mesh, P())
+
+
+def shard_batch(batch: Batch, num_devices: int, d_steps: int) -> Batch:
+    """Splits a global batch of ``d_steps`` minibatches back to back into per-device batches.
+
+    ``[k * B, ...]`` becomes ``[num_devices, k * B / num_devices, ...]``: device i gets rows
+    ``i * b:(i + 1) * b`` of each of the k minibatches (``b = B / num_devices``), in order.
+    """
+
+    def split(a):
+        a = a.reshape((d_steps, num_devices, -1, *a.shape[1:]))
+        return a.swapaxes(0, 1).reshape((num_devices, -1, *a.shape[3:]))
+
+    return jax.tree.map(split, batch)
+
+
+def replicate(tree, num_devices: int | None = None):
+    """``num_devices`` copies of ``tree`` (default: one per local device) stacked on a leading
+    axis, the layout ``pmap`` maps over."""
+    n = num_devices or jax.local_device_count()
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), tree)
+
+
+def unreplicate(tree):
+    """The first device's copy of a :func:`replicate`-d tree."""
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+pmap_train_step = jax.pmap(
+    functools.partial(train_step_body, axis_name=AXIS), axis_name=AXIS, donate_argnums=0
+)
+"""``pmap_train_step(replicated_state, shard_batch(batch, n, k))``: the data-parallel step."""
+
+
+@functools.cache
+def sharded_train_step(mesh: Mesh):
+    """``step(state, batch)`` over ``mesh``: the global batch in, the replicated state out."""
+
+    def per_device(state: GANState, batch: Batch):
+        batch = jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), batch)  # [k * b, ...]
+        return train_step_body(state, batch, axis_name=AXIS)
+
+    step = jax.shard_map(
+        per_device,
+        mesh=mesh,
+        in_specs=(P(), P(None, AXIS)),
+        out_specs=P(),
+        check_vma=False,  # see the module docstring
+    )
+
+    def train_step(state: GANState, batch: Batch):
+        k = state.config.d_steps
+        return step(state, jax.tree.map(lambda a: a.reshape((k, -1, *a.shape[1:])), batch))
+
+    return jax.jit(train_step, donate_argnums=0)
+
+
+@functools.cache
+def sharded_train_epoch(mesh: Mesh, batch_size: int):
+    """``epoch(state, data)`` over ``mesh``, with data and state replicated on every device."""
+    body = functools.partial(train_epoch_body, batch_size=batch_size, axis_name=AXIS)
+    sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P()), out_specs=P(), check_vma=False)
+    return jax.jit(sharded, donate_argnums=0)

@@ -1,0 +1,254 @@
+"""Checkpoints, resume and faults, with real subprocesses and real Orbax files.
+
+Every run is the 1-D Gaussian experiment in a tiny configuration (20 steps per epoch, a
+checkpoint every epoch), so that a process spends most of its life training and saving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.data import DataError
+from jaxgan.experiments import gaussian1d
+from jaxgan.experiments.common import EXIT_DIVERGED, create_state
+
+EPOCHS = 8
+TINY = [
+    "--num-train", "2000", "--batch-size", "100", "--hidden", "16", "16",
+    "--eval-samples", "2000", "--checkpoint-every", "1", "--keep-checkpoints", "2",
+]  # fmt: skip
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def command(workdir: Path, *extra: str, epochs: int = EPOCHS) -> list[str]:
+    return [
+        sys.executable, "-m", "jaxgan.experiments.gaussian1d", "--workdir", str(workdir),
+        "--epochs", str(epochs), *TINY, *extra,
+    ]  # fmt: skip
+
+
+def run(workdir: Path, *extra: str, epochs: int = EPOCHS) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command(workdir, *extra, epochs=epochs), capture_output=True, text=True, env=ENV
+    )
+
+
+def final_state(workdir: Path, **overrides):
+    """The newest checkpoint of ``workdir``, restored into the tiny configuration's model."""
+    tiny = {"num_train": 2000, "batch_size": 100, "hidden": (16, 16), "epochs": EPOCHS}
+    config = gaussian1d.Config(**(tiny | overrides))
+    generator, discriminator = gaussian1d.build_models(config)
+    target, _ = create_state(config, generator, discriminator, config.num_train)
+    checkpointer = Checkpointer(workdir, create=False)
+    state, _ = checkpointer.restore(target)
+    checkpointer.close()
+    return state
+
+
+def leaves(state) -> list[np.ndarray]:
+    state = jax.tree.map(
+        lambda x: (
+            jax.random.key_data(x)
+            if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+            else x
+        ),
+        state,
+    )
+    return [np.asarray(x) for x in jax.tree.leaves(state)]
+
+
+def assert_same_state(a, b) -> None:
+    la, lb = leaves(a), leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def snapshot(workdir: Path) -> dict[str, str]:
+    """Every file under ``workdir`` with a hash of its content."""
+    return {
+        str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(workdir.rglob("*"))
+        if p.is_file()
+    }
+
+
+def logged_epochs(workdir: Path) -> int:
+    try:
+        lines = (workdir / "metrics.jsonl").read_text().splitlines()
+        return max((json.loads(line)["epoch"] for line in lines), default=0)
+    except (OSError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """One persistent XLA cache for the module's processes: each compiles the same programs."""
+    ENV["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("xla_cache"))
+    ENV["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    yield
+    del ENV["JAX_COMPILATION_CACHE_DIR"], ENV["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted run."""
+    workdir = tmp_path_factory.mktemp("reference") / "run"
+    result = run(workdir)
+    assert result.returncode == 0, result.stderr
+    return workdir
+
+
+def test_killed_at_random_points_and_resumed_matches_uninterrupted(reference, tmp_path):
+    workdir = tmp_path / "run"
+    rng = random.Random(0)
+    kills = sorted(rng.sample(range(1, EPOCHS), 3))
+    for epoch in kills:
+        proc = subprocess.Popen(
+            command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+        )
+        while logged_epochs(workdir) < epoch and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.05))  # anywhere in the epoch, a save included
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {epoch}"
+    result = run(workdir)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from step" in result.stderr
+
+    assert_same_state(final_state(workdir), final_state(reference))
+    # every log point exactly once, with the very values of the uninterrupted run
+    ours, theirs = ((w / "metrics.jsonl").read_text().splitlines() for w in (workdir, reference))
+    assert ours == theirs
+    assert len({json.loads(line)["step"] for line in ours}) == len(ours) == EPOCHS
+    summary = json.loads((workdir / "summary.json").read_text())
+    expected = json.loads((reference / "summary.json").read_text())
+    for key in ("status", "steps", "epochs", "w1", "mean", "std", "d_loss", "g_loss"):
+        assert summary[key] == expected[key]
+
+
+def test_sigterm_finishes_the_epoch_saves_and_exits_zero(reference, tmp_path):
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen(
+        command(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    while logged_epochs(workdir) < 2 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    step = int(out.split("saved at step ")[1].split(";")[0])
+    assert "rerun the same command to resume" in out
+    assert 0 < step < EPOCHS * 20 and step % 20 == 0
+    assert str(step) in os.listdir(workdir / "checkpoints")
+    assert json.loads((workdir / "summary.json").read_text())["status"] == "interrupted"
+
+    result = run(workdir)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming from step {step}" in result.stderr
+    assert_same_state(final_state(workdir), final_state(reference))
+
+
+def test_corrupt_latest_checkpoint_is_reported_and_skipped(reference, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(reference, workdir)
+    last = EPOCHS * 20
+    for path in (workdir / "checkpoints" / str(last)).rglob("*"):
+        if path.is_file() and path.parent.name == "d":  # the array data: cut in half
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    result = run(workdir)  # the run is complete, but its last checkpoint is broken
+    assert result.returncode == 0, result.stderr
+    assert f"checkpoint at step {last} is unreadable" in result.stderr
+    assert f"resuming from step {last - 20}" in result.stderr
+    assert (workdir / "checkpoints_corrupt" / str(last)).is_dir()
+    assert_same_state(final_state(workdir), final_state(reference))
+
+
+def test_config_that_changes_the_model_or_data_is_refused(reference, tmp_path):
+    before = snapshot(reference)
+    result = run(reference, "--hidden", "8", "--seed", "3")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "--hidden [16, 16] -> [8]" in lines[0] and "--seed 0 -> 3" in lines[0]
+    assert "--restart --overwrite" in lines[0]
+    assert snapshot(reference) == before
+
+
+def test_more_epochs_and_new_learning_rates_are_allowed(reference, tmp_path):
+    workdir = tmp_path / "run"
+    assert run(workdir, epochs=2).returncode == 0
+    result = run(workdir, "--lr-g", "1e-4", epochs=3)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from step 40 (epoch 2)" in result.stderr
+    assert json.loads((workdir / "summary.json").read_text())["steps"] == 60
+    assert json.loads((workdir / "config.json").read_text())["lr_g"] == 1e-4
+
+
+def test_checkpoint_of_another_architecture_is_a_clear_error(reference, tmp_path):
+    with pytest.raises(DataError, match=r"does not fit this model: .*shape"):
+        final_state(reference, hidden=(8, 8))
+    # the same through the command line: another model's checkpoints in a fresh workdir
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    shutil.copytree(reference / "checkpoints", workdir / "checkpoints")
+    result = run(workdir, "--hidden", "8")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "does not fit this model" in result.stderr.strip().splitlines()[-1]
+
+
+def test_restart_requires_overwrite(reference, tmp_path):
+    before = snapshot(reference)
+    result = run(reference, "--restart")
+    assert result.returncode == 2 and "--overwrite" in result.stderr
+    assert snapshot(reference) == before
+
+    workdir = tmp_path / "run"
+    assert run(workdir, epochs=2).returncode == 0
+    result = run(workdir, "--restart", "--overwrite", epochs=1)
+    assert result.returncode == 0, result.stderr
+    assert "resuming" not in result.stderr
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
+    assert len((workdir / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_divergence_stops_with_nonzero_exit_and_keeps_the_last_good_checkpoint(tmp_path):
+    workdir = tmp_path / "run"
+    assert run(workdir, epochs=2).returncode == 0
+    good = final_state(workdir)
+    # resuming with an absurd learning rate (a safe option to change) blows the weights up
+    result = run(workdir, "--lr-d", "1e30", "--lr-g", "1e30", epochs=4)
+    assert result.returncode == EXIT_DIVERGED
+    message = result.stderr.strip().splitlines()[-1]
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["status"] == "diverged" and 40 < summary["diverged_at"] <= 60
+    assert f"training diverged: non-finite {summary['nonfinite'][0]}" in message
+    assert f"at step {summary['diverged_at']} (epoch 3)" in message
+    assert "the last good checkpoint is step 40" in message
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["20", "40"]
+    assert_same_state(final_state(workdir), good)
+
+
+def test_keep_best_keeps_the_best_checkpoint_besides_the_latest(tmp_path):
+    workdir = tmp_path / "run"
+    result = run(workdir, "--keep-checkpoints", "1", "--keep-best", "w1:min", epochs=6)
+    assert result.returncode == 0, result.stderr
+    log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    best = min(log, key=lambda r: r["w1"])["step"]
+    assert sorted(int(s) for s in os.listdir(workdir / "checkpoints")) == sorted({best, 120})
