@@ -19,8 +19,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The multi-device tests need 8 devices; on a CPU they are simulated (XLA host platform).
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/multidevice
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(BIN)/pytest -q tests/multidevice
 
 run: venv
 	$(BIN)/python -m jaxgan.experiments.mnist $(ARGS)

@@ -31,6 +31,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.data import DataError
+from jaxgan.parallel import is_primary, sync_processes
 from jaxgan.train import GANState
 
 CHECKPOINT_DIR = "checkpoints"
@@ -137,13 +138,18 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(
-        self, state: GANState, progress: dict[str, Any], metrics: dict[str, float] | None = None
+        self,
+        step: int,
+        state: GANState,
+        progress: dict[str, Any],
+        metrics: dict[str, float] | None = None,
     ) -> None:
-        """Starts saving ``state`` and ``progress`` under ``state.step``; returns before the
-        files are written (:meth:`wait` waits for them). ``metrics`` rank it for ``best_metric``.
+        """Starts saving ``state`` and ``progress`` under ``step``; returns before the files
+        are written (:meth:`wait` waits for them). ``metrics`` rank it for ``best_metric``.
+        Every process of a multi-host run calls it; Orbax writes each array once.
         """
         self._manager.save(
-            int(state.step),
+            step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)
             ),
@@ -203,10 +209,12 @@ class Checkpointer:
             report(f"checkpoint at step {step} is unreadable ({reason}); skipping it")
             return
         dest = self.workdir / CORRUPT_DIR / str(step)
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.parent.mkdir(exist_ok=True)
-        shutil.move(self.directory / str(step), dest)
+        if is_primary():  # every process found it broken; one moves it
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.parent.mkdir(exist_ok=True)
+            shutil.move(self.directory / str(step), dest)
+        sync_processes(f"set_aside_{step}")
         report(
             f"checkpoint at step {step} is unreadable ({reason}); moved it to {dest} and skipped it"
         )

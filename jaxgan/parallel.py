@@ -25,6 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -42,6 +43,65 @@ def data_mesh(num_devices: int | None = None) -> Mesh:
 def replicated(mesh: Mesh):
     """The sharding that keeps a full copy on every device of ``mesh``."""
     return NamedSharding(mesh, P())
+
+
+def to_global(tree, sharding: NamedSharding):
+    """``tree`` (the same values in every process) as global arrays laid out by ``sharding``.
+
+    Unlike ``jax.device_put``, this also works when the sharding spans other processes' devices
+    (multi-host). PRNG keys travel as their raw data.
+    """
+
+    def put(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(
+                put(jax.random.key_data(x)), impl=jax.random.key_impl(x)
+            )
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(put, tree)
+
+
+def host_local(tree):
+    """This process's copy of each replicated array of ``tree`` (on its first device), for
+    evaluation, logging and sampling outside the sharded program."""
+
+    def local(x):
+        if isinstance(x, jax.Array) and len(x.sharding.device_set) > 1:
+            return x.addressable_data(0)
+        return x
+
+    return jax.tree.map(local, tree)
+
+
+def is_primary() -> bool:
+    """True in the process that writes logs and figures (process 0; the only one usually)."""
+    return jax.process_index() == 0
+
+
+def sync_processes(name: str) -> None:
+    """Waits until every process reaches this point (a no-op with one process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Joins a multi-process run (``jax.distributed.initialize``) before any device is used.
+
+    On TPU VM pods (and SLURM, Open MPI, Kubernetes) the arguments are detected from the
+    environment; elsewhere give all three. CPU processes exchange collectives over gloo.
+    """
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address,
+        num_processes=num_processes,
+        process_id=process_id,
+    )
 
 
 def shard_batch(batch: Batch, num_devices: int, d_steps: int) -> Batch:

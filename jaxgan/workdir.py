@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,8 @@ class RunWriter:
       resume_step: when resuming from a checkpoint at this step, the log points after it are
         dropped from metrics.jsonl and hidden in TensorBoard (its ``purge_step``), and logging
         continues after them; None starts the logs afresh.
+      enabled: False in the processes of a multi-host run other than the first: everything
+        goes to a scratch directory that is deleted on :meth:`close`.
     """
 
     def __init__(
@@ -111,9 +114,13 @@ class RunWriter:
         config: Any,
         experiment: str,
         resume_step: int | None = None,
+        enabled: bool = True,
     ):
         from tensorboardX import SummaryWriter  # deferred: only runs that write need it
 
+        if not enabled:  # another process of a multi-host run writes the files
+            self._scratch = tempfile.TemporaryDirectory()
+            workdir, resume_step = self._scratch.name, None
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.dir / CONFIG_FILE, {"experiment": experiment, **dataclasses.asdict(config)})
@@ -152,3 +159,5 @@ class RunWriter:
     def close(self) -> None:
         self._metrics.close()
         self._tb.close()
+        if hasattr(self, "_scratch"):
+            self._scratch.cleanup()

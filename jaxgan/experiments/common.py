@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import types
 import typing
@@ -21,6 +22,7 @@ import optax
 
 from jaxgan.data import DataError
 from jaxgan.losses import LOSSES
+from jaxgan.parallel import initialize_distributed
 from jaxgan.train import LATENT_DISTRIBUTIONS, GANState, StepConfig, steps_per_epoch
 
 
@@ -61,7 +63,8 @@ class TrainConfig:
     # Options a resumed run may change: they alter neither the model nor the data.
     RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
         {"workdir", "epochs", "log_every", "checkpoint_every", "keep_checkpoints", "keep_best"}
-        | {"restart", "overwrite", "lr_g", "lr_d"}
+        | {"restart", "overwrite", "lr_g", "lr_d", "devices", "distributed"}
+        | {"coordinator_address", "num_processes", "process_id"}
     )
     # Metrics logged every epoch, which --keep-best may rank checkpoints by.
     EPOCH_METRICS: ClassVar[tuple[str, ...]] = (
@@ -99,6 +102,17 @@ class TrainConfig:
     )
     restart: bool = option(False, "start afresh instead of resuming the run in --workdir")
     overwrite: bool = option(False, "with --restart: allow discarding the existing run")
+    devices: int = option(
+        0, "devices to split each batch over (0 = all, or the most that divide the batch)"
+    )
+    distributed: bool = option(
+        False, "multi-host: join the other processes (jax.distributed.initialize) first"
+    )
+    coordinator_address: str | None = option(
+        None, "with --distributed: host:port of process 0 (auto-detected on TPU VMs, SLURM)"
+    )
+    num_processes: int | None = option(None, "with --distributed: number of processes")
+    process_id: int | None = option(None, "with --distributed: this process's index")
 
     def validate(self) -> None:
         """Raises :class:`UsageError` for impossible values; subclasses extend it."""
@@ -123,6 +137,7 @@ class TrainConfig:
             f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}",
         )
         require(not self.overwrite or self.restart, "--overwrite only applies with --restart")
+        require(self.devices >= 0, f"--devices must be >= 0, got {self.devices}")
         if self.keep_best is not None:
             name, _, mode = self.keep_best.partition(":")
             require(
@@ -130,6 +145,10 @@ class TrainConfig:
                 f"--keep-best must be NAME:max or NAME:min with NAME one of "
                 f"{', '.join(self.EPOCH_METRICS)}; got {self.keep_best!r}",
             )
+
+    def device_share_unit(self) -> int:
+        """What each device's share of a minibatch must be a multiple of (PacGAN packs)."""
+        return 1
 
     def step_config(self) -> StepConfig:
         return StepConfig(
@@ -222,6 +241,12 @@ def cli_main(
     try:
         config = config_cls(**vars(args))
         config.validate()
+        if config.distributed:
+            initialize_distributed(
+                config.coordinator_address, config.num_processes, config.process_id
+            )
+            if jax.process_index() > 0:  # process 0 reports for all
+                sys.stdout = open(os.devnull, "w")  # for the rest of the process
         train(config)
     except (UsageError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

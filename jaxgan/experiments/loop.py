@@ -16,6 +16,7 @@ and the step number, it ends with exactly the parameters an uninterrupted run en
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 import sys
 import time
@@ -26,6 +27,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 from tqdm import tqdm
 
 from jaxgan.checkpoint import Checkpointer
@@ -36,6 +38,15 @@ from jaxgan.experiments.common import (
     TrainingStopped,
     UsageError,
     flag,
+)
+from jaxgan.parallel import (
+    data_mesh,
+    host_local,
+    is_primary,
+    replicated,
+    sharded_train_epoch,
+    sync_processes,
+    to_global,
 )
 from jaxgan.train import GANState, steps_per_epoch, train_epoch
 from jaxgan.workdir import RunWriter, clear_run, jsonable, read_config
@@ -49,10 +60,12 @@ class Run:
       config: the run's config.
       writer: its config/metrics/TensorBoard/summary writer.
       checkpointer: its checkpoints.
-      state: the state to train from: initial, or restored from the latest checkpoint.
+      state: the state to train from: initial, or restored from the latest checkpoint; a
+        local copy in this process (``fit`` places it on the mesh).
       progress: what the loop keeps on the host and checkpoints with the state: ``epoch``
         (completed), ``wall_s`` (training time over all sessions), ``timed_steps``/``timed_s``
         (for the throughput, compilation excluded), ``last`` (the latest logged values).
+      mesh: the devices that split each batch (None: one device).
     """
 
     config: TrainConfig
@@ -60,6 +73,7 @@ class Run:
     checkpointer: Checkpointer
     state: GANState
     progress: dict[str, Any]
+    mesh: Mesh | None = None
 
     def close(self) -> None:
         self.checkpointer.close()
@@ -67,7 +81,8 @@ class Run:
 
 
 def _report(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    if is_primary():
+        print(line, file=sys.stderr, flush=True)
 
 
 def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: str) -> list[str]:
@@ -82,6 +97,38 @@ def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: s
     return changed
 
 
+def choose_devices(config: TrainConfig) -> int:
+    """How many devices split each minibatch: ``--devices``, or (0) all of them, or the most
+    that divide the batch. Each device's share must be a whole multiple of
+    ``config.device_share_unit()``.
+
+    Raises:
+      UsageError: ``--devices`` exceeds the devices present or does not divide the batch
+        (naming the valid values).
+    """
+    available, unit = jax.device_count(), config.device_share_unit()
+    valid = [n for n in range(1, available + 1) if config.batch_size % (n * unit) == 0]
+    if config.devices == 0:
+        if valid[-1] < available:
+            _report(
+                f"training on {valid[-1]} of the {available} devices: the most that divide "
+                f"--batch-size {config.batch_size}" + (f" into packs of {unit}" if unit > 1 else "")
+            )
+        return valid[-1]
+    if config.devices not in valid:
+        reason = (
+            f"only {available} are present"
+            if config.devices > available
+            else f"it does not divide --batch-size {config.batch_size}"
+            + (f" into packs of {unit}" if unit > 1 else "")
+        )
+        raise UsageError(
+            f"--devices {config.devices} cannot be used: {reason}; valid values: "
+            f"{', '.join(map(str, valid))} (or 0 for the most)"
+        )
+    return config.devices
+
+
 def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
     """Opens ``config.workdir`` to train ``state``'s model, resuming when it holds a checkpoint.
 
@@ -91,6 +138,8 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
         than the run has already trained.
       DataError: its checkpoint does not fit the model.
     """
+    num_devices = choose_devices(config)
+    mesh = data_mesh(num_devices) if num_devices > 1 else None
     workdir = Path(config.workdir)
     previous = read_config(workdir)
     exists = previous is not None or any((workdir / "checkpoints").glob("*"))
@@ -100,7 +149,9 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
                 f"{workdir} holds a run; --restart discards it only with --overwrite "
                 f"(or choose another --workdir)"
             )
-        clear_run(workdir)
+        if is_primary():
+            clear_run(workdir)
+        sync_processes("clear_run")
     elif previous is not None and (changed := _changed_fields(previous, config, experiment)):
         raise UsageError(
             f"{workdir} holds a run with other options ({'; '.join(changed)}); rerun with its "
@@ -112,15 +163,16 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
         best_metric=config.keep_best.split(":")[0] if config.keep_best else None,
         best_mode=config.keep_best.split(":")[1] if config.keep_best else "max",
     )
+    target = state if mesh is None else to_global(state, replicated(mesh))
     try:
-        restored = checkpointer.restore(state, report=_report)
+        restored = checkpointer.restore(target, report=_report)
     except DataError:
         checkpointer.close()
         raise
     progress: dict[str, Any] = {"epoch": 0, "wall_s": 0.0, "timed_steps": 0, "timed_s": 0.0}
     resume_step = None
     if restored is not None:
-        state, progress = restored
+        state, progress = host_local(restored[0]), restored[1]
         resume_step = int(state.step)
         if progress["epoch"] > config.epochs:
             checkpointer.close()
@@ -129,8 +181,8 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
                 f"than --epochs {config.epochs}; give --epochs >= {progress['epoch']}"
             )
         _report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
-    writer = RunWriter(workdir, config, experiment, resume_step=resume_step)
-    return Run(config, writer, checkpointer, state, progress)
+    writer = RunWriter(workdir, config, experiment, resume_step=resume_step, enabled=is_primary())
+    return Run(config, writer, checkpointer, state, progress, mesh)
 
 
 @contextmanager
@@ -197,8 +249,14 @@ def fit(
       sessions), ``train_steps_per_s`` (compilation excluded), the last logged values.
     """
     config, writer, checkpointer, progress = run.config, run.writer, run.checkpointer, run.progress
-    state = run.state
-    data = jax.device_put(data)
+    if run.mesh is None:
+        state, data = run.state, jax.device_put(data)
+        run_epoch = functools.partial(train_epoch, batch_size=config.batch_size)
+    else:  # every device holds the whole (small) dataset and takes its share of each batch
+        state = to_global(run.state, replicated(run.mesh))
+        data = to_global(data, replicated(run.mesh))
+        run_epoch = sharded_train_epoch(run.mesh, config.batch_size)
+    step = int(run.state.step)
     num_examples = len(jax.tree.leaves(data)[0])
     per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     last: dict[str, float] = progress.get("last", {})
@@ -208,7 +266,7 @@ def fit(
         return {
             "status": status,
             "epochs": progress["epoch"],
-            "steps": int(state.step),
+            "steps": step,
             "wall_s": progress["wall_s"],
             "train_steps_per_s": progress["timed_steps"] / timed_s if timed_s else None,
             **last,
@@ -222,14 +280,16 @@ def fit(
         desc="epochs",
         unit="epoch",
         file=sys.stderr,
+        disable=not is_primary(),
     )
     first_in_session = True
     with _stop_requests() as stop:
         for epoch in bar:
-            first_step = int(state.step)
+            first_step = step
             t0 = time.perf_counter()
-            state, metrics = train_epoch(state, data, batch_size=config.batch_size)
-            metrics = jax.device_get(metrics)
+            state, metrics = run_epoch(state, data)
+            metrics = jax.device_get(host_local(metrics))
+            step += per_epoch
             elapsed = time.perf_counter() - t0
             progress["wall_s"] += elapsed
             if not first_in_session:  # the first epoch of a session includes compilation
@@ -258,7 +318,7 @@ def fit(
                     + "lower --lr-d/--lr-g or try another --loss",
                     EXIT_DIVERGED,
                 )
-            extra = jsonable(on_epoch(state, epoch)) if on_epoch else {}
+            extra = jsonable(on_epoch(host_local(state), epoch)) if on_epoch else {}
             points[-1] = (points[-1][0], {**window, **extra})  # one record per log point
             for step, values in points:
                 writer.log(step, {"epoch": epoch, **values})
@@ -266,16 +326,14 @@ def fit(
             progress.update(epoch=epoch, last=last)
             every = config.checkpoint_every
             if epoch == config.epochs or stop or (every and epoch % every == 0):
-                checkpointer.save(state, progress, metrics=last)
-            shown = {"step": str(int(state.step)), **{k: f"{v:.3f}" for k, v in window.items()}}
+                checkpointer.save(step, state, progress, metrics=last)
+            shown = {"step": str(step), **{k: f"{v:.3f}" for k, v in window.items()}}
             bar.set_postfix(shown, **{"steps/s": f"{per_epoch / elapsed:.0f}"}, refresh=False)
             if stop and epoch < config.epochs:
                 checkpointer.wait()
                 bar.close()
                 writer.summary(summary("interrupted"))
-                raise TrainingStopped(
-                    f"saved at step {int(state.step)}; rerun the same command to resume", 0
-                )
+                raise TrainingStopped(f"saved at step {step}; rerun the same command to resume", 0)
     bar.close()
     checkpointer.wait()
-    return state, summary("completed")
+    return host_local(state), summary("completed")

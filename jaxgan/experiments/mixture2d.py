@@ -84,6 +84,9 @@ class Config(TrainConfig):
         )
         require_widths(self, "g_hidden", "d_hidden")
 
+    def device_share_unit(self) -> int:
+        return self.pack
+
     def resolved(self) -> Config:
         """This config with the dataset's default generator widths filled in."""
         if self.g_hidden is not None:

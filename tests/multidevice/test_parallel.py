@@ -1,0 +1,207 @@
+"""Data parallelism on 8 devices (simulated CPU devices: ``make test`` sets
+``XLA_FLAGS=--xla_force_host_platform_device_count=8``), and 2 processes x 4 devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import parallel
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.experiments import gaussian1d
+from jaxgan.experiments.common import create_state
+from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.train import GANState, StepConfig, train_epoch, train_step
+
+pytestmark = pytest.mark.skipif(
+    jax.device_count() < 8,
+    reason="needs 8 devices: XLA_FLAGS=--xla_force_host_platform_device_count=8 (make test)",
+)
+K, BATCH = 2, 64  # two D steps per G step; global minibatch of 64 (8 per device)
+
+
+def make_state() -> GANState:
+    return GANState.create(
+        generator=MLPGenerator((2,), hidden=(32, 32)),
+        discriminator=MLPDiscriminator((32, 32)),
+        g_tx=optax.adam(1e-3, b1=0.5),
+        d_tx=optax.adam(1e-3, b1=0.5),
+        key=jax.random.key(0),
+        config=StepConfig(d_steps=K, latent_dim=4, ema_decay=0.99),
+    )
+
+
+def batches(n: int = 20):
+    return [
+        {"x": jax.random.normal(jax.random.key(100 + i), (K * BATCH, 2)) + 1.0} for i in range(n)
+    ]
+
+
+def trained_arrays(state: GANState) -> list[np.ndarray]:
+    trees = (state.g.params, state.d.params, state.ema_params, state.g.opt_state)
+    return [np.asarray(x) for x in jax.tree.leaves(trees)]
+
+
+def assert_close(a: GANState, b: GANState, atol: float) -> None:
+    for x, y in zip(trained_arrays(a), trained_arrays(b), strict=True):
+        np.testing.assert_allclose(x, y, atol=atol, rtol=0)
+
+
+def test_shard_batch_gives_each_device_its_rows_of_every_minibatch():
+    x = np.arange(2 * 8).reshape(16, 1)  # k = 2 minibatches of 8, 4 devices: 2 rows each
+    shards = parallel.shard_batch({"x": x}, num_devices=4, d_steps=2)["x"][..., 0]
+    np.testing.assert_array_equal(shards[0], [0, 1, 8, 9])
+    np.testing.assert_array_equal(shards[3], [6, 7, 14, 15])
+
+
+def test_pmap_and_shard_map_steps_match_one_device_after_20_steps():
+    single = make_state()
+    for batch in batches():
+        single, metrics = train_step(single, batch)
+
+    pmapped = parallel.replicate(make_state(), 8)
+    for batch in batches():
+        pmapped, pmap_metrics = parallel.pmap_train_step(pmapped, parallel.shard_batch(batch, 8, K))
+    pmapped = parallel.unreplicate(pmapped)
+
+    mesh = parallel.data_mesh(8)
+    sharded = parallel.to_global(make_state(), parallel.replicated(mesh))
+    step = parallel.sharded_train_step(mesh)
+    for batch in batches():
+        sharded, shard_metrics = step(sharded, batch)
+
+    assert int(pmapped.step) == int(sharded.step) == 20
+    assert_close(pmapped, single, atol=1e-5)
+    assert_close(sharded, single, atol=1e-5)
+    assert_close(sharded, pmapped, atol=1e-6)
+    for name in metrics:
+        np.testing.assert_allclose(pmap_metrics[name][0], metrics[name], rtol=1e-5)
+        np.testing.assert_allclose(shard_metrics[name], metrics[name], rtol=1e-5)
+
+
+def test_sharded_epoch_matches_one_device():
+    data = {"x": jax.random.normal(jax.random.key(7), (1000, 2))}
+    single, metrics = train_epoch(make_state(), data, batch_size=BATCH)
+    mesh = parallel.data_mesh(8)
+    put = parallel.replicated(mesh)
+    epoch = parallel.sharded_train_epoch(mesh, BATCH)
+    sharded, sharded_metrics = epoch(
+        parallel.to_global(make_state(), put), parallel.to_global(data, put)
+    )
+    assert int(sharded.step) == int(single.step) == 1000 // (K * BATCH)
+    assert_close(sharded, single, atol=1e-5)
+    np.testing.assert_allclose(sharded_metrics["g_loss"], metrics["g_loss"], rtol=1e-5)
+
+
+# The experiments' --devices option, end to end (gaussian1d; without its minibatch statistic,
+# which each device computes over its own share of the batch).
+TINY = [
+    "--epochs", "2", "--num-train", "1920", "--batch-size", "96", "--hidden", "16", "16",
+    "--eval-samples", "2000", "--no-minibatch-features",
+]  # fmt: skip
+
+
+def checkpoint_of(workdir: Path) -> GANState:
+    config = gaussian1d.Config(
+        num_train=1920, batch_size=96, hidden=(16, 16), epochs=2, minibatch_features=False
+    )
+    target, _ = create_state(config, *gaussian1d.build_models(config), config.num_train)
+    checkpointer = Checkpointer(workdir, create=False)
+    state, _ = checkpointer.restore(target)
+    checkpointer.close()
+    return state
+
+
+@pytest.fixture(scope="module")
+def one_device_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("one") / "run"
+    gaussian1d.main(["--workdir", str(workdir), "--devices", "1", *TINY])
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def eight_device_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("eight") / "run"
+    gaussian1d.main(["--workdir", str(workdir), *TINY])  # default: all 8 devices
+    return workdir
+
+
+def test_experiment_on_8_devices_matches_1_device(eight_device_run, one_device_run):
+    assert_close(checkpoint_of(eight_device_run), checkpoint_of(one_device_run), atol=1e-5)
+    ours = json.loads((eight_device_run / "summary.json").read_text())
+    theirs = json.loads((one_device_run / "summary.json").read_text())
+    assert ours["w1"] == pytest.approx(theirs["w1"], abs=1e-4)
+
+
+def test_default_devices_is_the_most_that_divide_the_batch(tmp_path, capsys):
+    gaussian1d.main(["--workdir", str(tmp_path / "run"), *TINY, "--batch-size", "30"])
+    assert "training on 6 of the 8 devices: the most that divide --batch-size 30" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("devices", "message"),
+    [
+        ("5", "--devices 5 cannot be used: it does not divide --batch-size 96; valid values: "
+         "1, 2, 3, 4, 6, 8"),
+        ("16", "--devices 16 cannot be used: only 8 are present"),
+    ],
+)  # fmt: skip
+def test_impossible_device_counts_are_one_line_errors(devices, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gaussian1d.main(["--workdir", str(tmp_path / "run"), *TINY, "--devices", devices])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def distributed_command(workdir: Path, port: int, process_id: int) -> list[str]:
+    return [
+        sys.executable, "-m", "jaxgan.experiments.gaussian1d", "--workdir", str(workdir), *TINY,
+        "--distributed", "--coordinator-address", f"localhost:{port}",
+        "--num-processes", "2", "--process-id", str(process_id),
+    ]  # fmt: skip
+
+
+def test_two_processes_of_four_devices_match_one_process_of_eight(eight_device_run, tmp_path):
+    workdir, port = tmp_path / "run", free_port()
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
+    procs = [
+        subprocess.Popen(
+            distributed_command(workdir, port, i),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    assert "w1=" in outputs[0][0] and "w1=" not in outputs[1][0]  # process 0 reports
+
+    assert_close(checkpoint_of(workdir), checkpoint_of(eight_device_run), atol=1e-5)
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [20, 40]  # written once
