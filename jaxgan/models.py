@@ -83,6 +83,17 @@ def minibatch_deviation(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.square(x - x.mean(axis=0, keepdims=True))
 
 
+def minibatch_std(x: jnp.ndarray) -> jnp.ndarray:
+    """The batch's standard deviation, averaged over features, as one extra feature per sample.
+
+    The minibatch standard deviation of ProGAN (Karras et al. 2018): a collapsed generator's
+    batch has a far smaller spread than a real one, which D sees at once; once G's samples are
+    as diverse as the data, the feature carries no information and D judges samples alone.
+    """
+    std = jnp.sqrt(jnp.var(x, axis=0) + 1e-8).mean()
+    return jnp.broadcast_to(std, (x.shape[0], 1))
+
+
 class MLPDiscriminator(nn.Module):
     """Fully connected discriminator returning one logit per sample.
 
@@ -93,6 +104,7 @@ class MLPDiscriminator(nn.Module):
       dropout: dropout rate after each hidden layer while training (needs a ``"dropout"`` rng);
         it keeps D from memorising a small training set.
       minibatch_features: append :func:`minibatch_deviation` of the input to each sample.
+      minibatch_std: append :func:`minibatch_std` of the input to each sample.
       pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` consecutive samples
         concatenated, returning ``batch // pack`` logits; a batch of near-identical samples is
         then easy to reject, which penalises mode collapse.
@@ -102,6 +114,7 @@ class MLPDiscriminator(nn.Module):
     act: str = "leaky_relu"
     maxout_pieces: int = 1
     minibatch_features: bool = False
+    minibatch_std: bool = False
     pack: int = 1
     dropout: float = 0.0
 
@@ -112,6 +125,8 @@ class MLPDiscriminator(nn.Module):
         h = x.reshape((x.shape[0] // self.pack, -1))
         if self.minibatch_features:
             h = jnp.concatenate([h, minibatch_deviation(h)], axis=-1)
+        if self.minibatch_std:
+            h = jnp.concatenate([h, minibatch_std(h)], axis=-1)
         for width in self.hidden:
             if self.maxout_pieces > 1:
                 h = Maxout(width, self.maxout_pieces)(h)

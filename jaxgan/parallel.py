@@ -160,8 +160,9 @@ def sharded_train_step(mesh: Mesh):
 
 
 @functools.cache
-def sharded_train_epoch(mesh: Mesh, batch_size: int):
-    """``epoch(state, data)`` over ``mesh``, with data and state replicated on every device."""
-    body = functools.partial(train_epoch_body, batch_size=batch_size, axis_name=AXIS)
+def sharded_train_epoch(mesh: Mesh, batch_size: int, steps: int | None = None):
+    """``epoch(state, data)`` over ``mesh``, with data and state replicated on every device
+    (``steps``: a chunk of the epoch, as in :func:`jaxgan.train.train_epoch_body`)."""
+    body = functools.partial(train_epoch_body, batch_size=batch_size, axis_name=AXIS, steps=steps)
     sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P()), out_specs=P(), check_vma=False)
     return jax.jit(sharded, donate_argnums=0)

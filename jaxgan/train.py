@@ -307,10 +307,12 @@ train_step = jax.jit(train_step_body, donate_argnums=0, static_argnames="axis_na
 """``train_step(state, batch)``: :func:`train_step_body` compiled, donating the old state."""
 
 
-def epoch_permutation(state: GANState, num_examples: int) -> Array:
-    """The data order of the epoch that starts at ``state.step``: a pure function of the key."""
-    key = jax.random.fold_in(jax.random.fold_in(state.key, _DATA_STREAM), state.step)
-    return jax.random.permutation(key, num_examples)
+def epoch_permutation(key: Array, epoch_start: Array, num_examples: int) -> Array:
+    """The data order of the epoch that starts at step ``epoch_start``: a pure function of the
+    run's key and that step, so a run resumed anywhere in the epoch sees the same order."""
+    return jax.random.permutation(
+        jax.random.fold_in(jax.random.fold_in(key, _DATA_STREAM), epoch_start), num_examples
+    )
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, d_steps: int) -> int:
@@ -319,32 +321,46 @@ def steps_per_epoch(num_examples: int, batch_size: int, d_steps: int) -> int:
 
 
 def train_epoch_body(
-    state: GANState, data: Batch, *, batch_size: int, axis_name: str | None = None
+    state: GANState,
+    data: Batch,
+    *,
+    batch_size: int,
+    axis_name: str | None = None,
+    steps: int | None = None,
 ):
-    """One epoch as a single program: an on-device permutation, then ``lax.scan`` of the step.
+    """One epoch (or a chunk of one) as a single program: an on-device permutation, then
+    ``lax.scan`` of the step.
 
     Args:
-      state: the state at the epoch's start.
+      state: the state at the epoch's start, or where a chunk starts.
       data: the whole dataset on the device, ``{"x": [num_examples, ...]}``.
       batch_size: real samples per discriminator minibatch (the global batch: over all
         devices of ``axis_name``).
       axis_name: the data-parallel axis, or None on one device. Every device holds the whole
         (small) dataset and the same permutation, and takes its rows of each global
         minibatch, so the epoch is the one a single device runs.
+      steps: run only this many steps (a divisor of the steps per epoch), from where
+        ``state.step`` stands in its epoch; None runs the whole epoch.
 
     Returns:
-      ``(new_state, metrics)`` with each metric stacked over the epoch's steps.
+      ``(new_state, metrics)`` with each metric stacked over the steps run.
     """
     num_examples = jax.tree.leaves(data)[0].shape[0]
-    per_step = batch_size * state.config.d_steps
-    steps = steps_per_epoch(num_examples, batch_size, state.config.d_steps)
-    if steps < 1:
+    k = state.config.d_steps
+    per_epoch = steps_per_epoch(num_examples, batch_size, k)
+    if per_epoch < 1:
         raise ValueError(
-            f"{num_examples} examples are fewer than one step's {per_step} "
-            f"(batch size {batch_size} x d_steps {state.config.d_steps})"
+            f"{num_examples} examples are fewer than one step's {batch_size * k} "
+            f"(batch size {batch_size} x d_steps {k})"
         )
-    order = epoch_permutation(state, num_examples)[: steps * per_step]
-    order = order.reshape(steps, state.config.d_steps, batch_size)
+    steps = per_epoch if steps is None else steps
+    if per_epoch % steps:
+        raise ValueError(f"chunks of {steps} steps do not divide an epoch of {per_epoch}")
+    offset = state.step % per_epoch
+    order = epoch_permutation(state.key, state.step - offset, num_examples)
+    order = order[: per_epoch * batch_size * k].reshape(per_epoch, k, batch_size)
+    if steps < per_epoch:
+        order = jax.lax.dynamic_slice_in_dim(order, offset, steps, axis=0)
     if axis_name is not None:
         share = batch_size // jax.lax.axis_size(axis_name)
         start = jax.lax.axis_index(axis_name) * share
@@ -359,6 +375,6 @@ def train_epoch_body(
 
 
 train_epoch = jax.jit(
-    train_epoch_body, donate_argnums=0, static_argnames=("batch_size", "axis_name")
+    train_epoch_body, donate_argnums=0, static_argnames=("batch_size", "axis_name", "steps")
 )
-"""``train_epoch(state, data, batch_size=B)``: :func:`train_epoch_body` compiled."""
+"""``train_epoch(state, data, batch_size=B[, steps=S])``: :func:`train_epoch_body` compiled."""

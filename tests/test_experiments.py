@@ -136,7 +136,9 @@ def test_help_lists_every_option_with_its_default():
     assert "(default: 4.0)" in proc.stdout  # --target-mean
 
 
-def test_mixture2d_generator_depth_follows_the_dataset_unless_given():
-    assert mixture2d.Config(dataset="ring").resolved().g_hidden == (256, 256, 256)
-    assert mixture2d.Config(dataset="grid").resolved().g_hidden == (256, 256, 256, 256)
-    assert mixture2d.Config(dataset="grid", g_hidden=(8,)).resolved().g_hidden == (8,)
+def test_mixture2d_defaults_follow_the_dataset_unless_given():
+    ring, grid = (mixture2d.Config(dataset=d).resolved() for d in ("ring", "grid"))
+    assert ring.g_hidden == (256, 256, 256) and not ring.d_minibatch_std
+    assert grid.g_hidden == (256, 256, 256, 256) and grid.d_minibatch_std
+    given = mixture2d.Config(dataset="grid", g_hidden=(8,), d_minibatch_std=False).resolved()
+    assert given.g_hidden == (8,) and not given.d_minibatch_std

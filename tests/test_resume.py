@@ -114,12 +114,17 @@ def reference(tmp_path_factory) -> Path:
 
 
 def test_killed_at_random_points_and_resumed_matches_uninterrupted(reference, tmp_path):
-    workdir = tmp_path / "run"
+    # checkpoints every 10 steps, half of them inside an epoch (20 steps); the reference saves
+    # at epoch ends only (a safe option to differ)
+    workdir, chunked = tmp_path / "run", ("--checkpoint-every-steps", "10")
     rng = random.Random(0)
     kills = sorted(rng.sample(range(1, EPOCHS), 3))
     for epoch in kills:
         proc = subprocess.Popen(
-            command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+            command(workdir, *chunked),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=ENV,
         )
         while logged_epochs(workdir) < epoch and proc.poll() is None:
             time.sleep(0.01)
@@ -127,7 +132,7 @@ def test_killed_at_random_points_and_resumed_matches_uninterrupted(reference, tm
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {epoch}"
-    result = run(workdir)
+    result = run(workdir, *chunked)
     assert result.returncode == 0, result.stderr
     assert "resuming from step" in result.stderr
 
@@ -142,10 +147,14 @@ def test_killed_at_random_points_and_resumed_matches_uninterrupted(reference, tm
         assert summary[key] == expected[key]
 
 
-def test_sigterm_finishes_the_epoch_saves_and_exits_zero(reference, tmp_path):
-    workdir = tmp_path / "run"
+def test_sigterm_finishes_the_chunk_saves_and_exits_zero(reference, tmp_path):
+    workdir, chunked = tmp_path / "run", ("--checkpoint-every-steps", "5")
     proc = subprocess.Popen(
-        command(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        command(workdir, *chunked),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
     )
     while logged_epochs(workdir) < 2 and proc.poll() is None:
         time.sleep(0.01)
@@ -154,14 +163,16 @@ def test_sigterm_finishes_the_epoch_saves_and_exits_zero(reference, tmp_path):
     assert proc.returncode == 0, err
     step = int(out.split("saved at step ")[1].split(";")[0])
     assert "rerun the same command to resume" in out
-    assert 0 < step < EPOCHS * 20 and step % 20 == 0
+    assert 0 < step < EPOCHS * 20 and step % 5 == 0  # a chunk's end
     assert str(step) in os.listdir(workdir / "checkpoints")
     assert json.loads((workdir / "summary.json").read_text())["status"] == "interrupted"
 
-    result = run(workdir)
+    result = run(workdir, *chunked)
     assert result.returncode == 0, result.stderr
     assert f"resuming from step {step}" in result.stderr
     assert_same_state(final_state(workdir), final_state(reference))
+    ours, theirs = ((w / "metrics.jsonl").read_text() for w in (workdir, reference))
+    assert ours == theirs
 
 
 def test_corrupt_latest_checkpoint_is_reported_and_skipped(reference, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from jaxgan import GANState, StepConfig, train_step
 from jaxgan.losses import bce_d_loss
-from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.models import MLPDiscriminator, MLPGenerator, minibatch_std
 from jaxgan.train import generate_samples, train_epoch, train_step_body
 
 
@@ -163,3 +163,13 @@ def test_discriminator_dropout_is_active_in_training_only():
     )
     state, metrics = train_step(state, real_batch(32))  # the step supplies dropout keys
     assert np.isfinite(float(metrics["d_loss"]))
+
+
+def test_minibatch_std_is_the_batch_spread_for_every_sample():
+    x = jnp.array([[0.0, 0.0], [2.0, 4.0]])  # per-feature std 1 and 2: mean 1.5
+    np.testing.assert_allclose(minibatch_std(x), [[1.5], [1.5]], rtol=1e-6)
+    collapsed = jnp.ones((4, 2))
+    assert float(minibatch_std(collapsed)[0, 0]) < 1e-3
+    d = MLPDiscriminator(hidden=(8,), minibatch_std=True)
+    params = d.init(jax.random.key(0), x)["params"]
+    assert params["Dense_0"]["kernel"].shape == (3, 8)  # 2 inputs + the batch's spread

@@ -62,7 +62,8 @@ class TrainConfig:
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     # Options a resumed run may change: they alter neither the model nor the data.
     RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
-        {"workdir", "epochs", "log_every", "checkpoint_every", "keep_checkpoints", "keep_best"}
+        {"workdir", "epochs", "log_every", "checkpoint_every", "checkpoint_every_steps"}
+        | {"keep_checkpoints", "keep_best"}
         | {"restart", "overwrite", "lr_g", "lr_d", "devices", "distributed"}
         | {"coordinator_address", "num_processes", "process_id"}
     )
@@ -95,6 +96,11 @@ class TrainConfig:
     log_every: int = option(0, "steps between log points (0 = once per epoch)")
     checkpoint_every: int = option(
         10, "epochs between checkpoints (0 = only at the end); also saved on SIGTERM/SIGINT"
+    )
+    checkpoint_every_steps: int = option(
+        0,
+        "steps between checkpoints instead (0 = use --checkpoint-every); epochs then run in "
+        "chunks, which is also how soon a signal is answered",
     )
     keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep")
     keep_best: str | None = option(
@@ -131,6 +137,10 @@ class TrainConfig:
         require(
             self.checkpoint_every >= 0,
             f"--checkpoint-every must be >= 0, got {self.checkpoint_every}",
+        )
+        require(
+            self.checkpoint_every_steps >= 0,
+            f"--checkpoint-every-steps must be >= 0, got {self.checkpoint_every_steps}",
         )
         require(
             self.keep_checkpoints >= 1,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import signal
 import sys
 import time
@@ -210,12 +211,15 @@ def _stop_requests() -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def _log_points(metrics: dict[str, np.ndarray], first_step: int, every: int):
-    """Yields ``(step, window means)`` for consecutive windows of ``every`` steps."""
-    n = len(next(iter(metrics.values())))
-    for start in range(0, n, every):
-        window = {k: float(np.mean(v[start : start + every])) for k, v in metrics.items()}
-        yield first_step + min(start + every, n), window
+def _windows(pending: dict[str, list[float]], first_step: int, every: int, flush: bool):
+    """Takes the complete windows of ``every`` steps off the front of ``pending`` (all of it
+    when ``flush``) and yields ``(step at the window's end, window means)``."""
+    while (n := len(next(iter(pending.values()), []))) and (n >= every or flush):
+        size = min(every, n)
+        yield first_step + size, {k: float(np.mean(v[:size])) for k, v in pending.items()}
+        for v in pending.values():
+            del v[:size]
+        first_step += size
 
 
 def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, list[str]] | None:
@@ -227,20 +231,28 @@ def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, list[str]] | 
     return index, [k for k, ok in zip(metrics, finite[:, index], strict=True) if not ok]
 
 
+def _chunk_steps(config: TrainConfig, per_epoch: int) -> int:
+    """Steps per dispatch: a whole epoch, or (with ``--checkpoint-every-steps S``) the largest
+    piece of it that both S and the epoch are multiples of, so saves fall on chunk ends."""
+    every = config.checkpoint_every_steps
+    return math.gcd(every, per_epoch) if every else per_epoch
+
+
 def fit(
     run: Run,
     data: dict[str, np.ndarray],
     on_epoch: Callable[[GANState, int], dict[str, Any]] | None = None,
 ) -> tuple[GANState, dict[str, Any]]:
-    """Trains ``run.state`` from its epoch to ``run.config.epochs``, one dispatch per epoch.
+    """Trains ``run.state`` from where it stands to ``run.config.epochs`` epochs.
 
-    Metrics come back to the host once per epoch and are logged in windows of
-    ``config.log_every`` steps; ``on_epoch(state, epoch)`` may evaluate and return more values
-    to log. A checkpoint is saved (asynchronously) every ``config.checkpoint_every`` epochs and
-    after the last.
+    Each dispatch runs one epoch (or, with ``--checkpoint-every-steps``, a chunk of one) as one
+    compiled program; its metrics come back to the host and are logged in windows of
+    ``config.log_every`` steps. After each epoch ``on_epoch(state, epoch)`` may evaluate and
+    return more values to log. A checkpoint is saved (asynchronously) every
+    ``config.checkpoint_every`` epochs or ``config.checkpoint_every_steps`` steps, and at the end.
 
     Raises:
-      TrainingStopped: on SIGTERM/SIGINT, after finishing the epoch and saving (exit code 0);
+      TrainingStopped: on SIGTERM/SIGINT, after finishing the chunk and saving (exit code 0);
         at the first non-finite loss or gradient norm (exit code :data:`EXIT_DIVERGED`),
         after writing summary.json with ``"status": "diverged"``; no checkpoint is saved then.
 
@@ -249,16 +261,18 @@ def fit(
       sessions), ``train_steps_per_s`` (compilation excluded), the last logged values.
     """
     config, writer, checkpointer, progress = run.config, run.writer, run.checkpointer, run.progress
+    num_examples = len(jax.tree.leaves(data)[0])
+    per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
+    chunk = _chunk_steps(config, per_epoch)
+    chunk_arg = None if chunk == per_epoch else chunk  # whole epochs compile as before
     if run.mesh is None:
         state, data = run.state, jax.device_put(data)
-        run_epoch = functools.partial(train_epoch, batch_size=config.batch_size)
+        run_chunk = functools.partial(train_epoch, batch_size=config.batch_size, steps=chunk_arg)
     else:  # every device holds the whole (small) dataset and takes its share of each batch
         state = to_global(run.state, replicated(run.mesh))
         data = to_global(data, replicated(run.mesh))
-        run_epoch = sharded_train_epoch(run.mesh, config.batch_size)
+        run_chunk = sharded_train_epoch(run.mesh, config.batch_size, chunk_arg)
     step = int(run.state.step)
-    num_examples = len(jax.tree.leaves(data)[0])
-    per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     last: dict[str, float] = progress.get("last", {})
 
     def summary(status: str, **extra) -> dict[str, Any]:
@@ -273,6 +287,21 @@ def fit(
             **extra,
         }
 
+    def diverged(at: int, names: list[str], epoch: int) -> TrainingStopped:
+        writer.summary(summary("diverged", diverged_at=at, nonfinite=names))
+        checkpointer.wait()
+        good = checkpointer.latest_step()
+        return TrainingStopped(
+            f"training diverged: non-finite {', '.join(names)} at step {at} (epoch {epoch}); "
+            + (
+                f"the last good checkpoint is step {good}; "
+                if good is not None
+                else "no checkpoint was saved; "
+            )
+            + "lower --lr-d/--lr-g or try another --loss",
+            EXIT_DIVERGED,
+        )
+
     bar = tqdm(
         range(progress["epoch"] + 1, config.epochs + 1),
         initial=progress["epoch"],
@@ -282,58 +311,59 @@ def fit(
         file=sys.stderr,
         disable=not is_primary(),
     )
+    every = config.log_every or per_epoch
+    # per-step metrics not yet logged: a window can span chunks, and a checkpoint inside it
+    pending: dict[str, list[float]] = progress.get("pending", {})
     first_in_session = True
     with _stop_requests() as stop:
         for epoch in bar:
-            first_step = step
-            t0 = time.perf_counter()
-            state, metrics = run_epoch(state, data)
-            metrics = jax.device_get(host_local(metrics))
-            step += per_epoch
-            elapsed = time.perf_counter() - t0
-            progress["wall_s"] += elapsed
-            if not first_in_session:  # the first epoch of a session includes compilation
-                progress["timed_steps"] += per_epoch
-                progress["timed_s"] += elapsed
-            first_in_session = False
-            points = list(_log_points(metrics, first_step, config.log_every or per_epoch))
-            window = points[-1][1]
-            last = {**last, **window}
-            if (bad := _first_nonfinite(metrics)) is not None:
-                for step, values in points:
-                    writer.log(step, {"epoch": epoch, **values})
-                index, names = bad
-                at = first_step + index + 1
-                writer.summary(summary("diverged", diverged_at=at, nonfinite=names))
-                checkpointer.wait()
-                good = checkpointer.latest_step()
-                raise TrainingStopped(
-                    f"training diverged: non-finite {', '.join(names)} at step {at} "
-                    f"(epoch {epoch}); "
-                    + (
-                        f"the last good checkpoint is step {good}; "
-                        if good is not None
-                        else "no checkpoint was saved; "
+            while step < epoch * per_epoch:
+                t0 = time.perf_counter()
+                state, metrics = run_chunk(state, data)
+                metrics = jax.device_get(host_local(metrics))
+                elapsed = time.perf_counter() - t0
+                progress["wall_s"] += elapsed
+                if not first_in_session:  # a session's first dispatch includes compilation
+                    progress["timed_steps"] += chunk
+                    progress["timed_s"] += elapsed
+                first_in_session = False
+                window_start = step - len(next(iter(pending.values()), []))
+                for k, v in metrics.items():
+                    pending.setdefault(k, []).extend(v.tolist())
+                if (bad := _first_nonfinite(metrics)) is not None:
+                    for at, values in _windows(pending, window_start, every, flush=True):
+                        writer.log(at, {"epoch": epoch, **values})
+                    raise diverged(step + bad[0] + 1, bad[1], epoch)
+                step += chunk
+                epoch_done = step == epoch * per_epoch
+                points = list(_windows(pending, window_start, every, flush=epoch_done))
+                extra = {}
+                if epoch_done and on_epoch:
+                    extra = jsonable(on_epoch(host_local(state), epoch))
+                    points[-1] = (points[-1][0], {**points[-1][1], **extra})  # one record
+                for at, values in points:
+                    writer.log(at, {"epoch": epoch, **values})
+                    last = {**last, **values}
+                progress.update(epoch=epoch if epoch_done else epoch - 1, last=last)
+                progress["pending"] = pending
+                finished = epoch_done and epoch == config.epochs
+                if finished or stop or _save_due(config, step, epoch, epoch_done):
+                    checkpointer.save(step, state, progress, metrics=last)
+                shown = {"step": str(step), **{k: f"{last[k]:.3f}" for k in metrics if k in last}}
+                bar.set_postfix(shown, **{"steps/s": f"{chunk / elapsed:.0f}"}, refresh=False)
+                if stop and not finished:
+                    checkpointer.wait()
+                    bar.close()
+                    writer.summary(summary("interrupted"))
+                    raise TrainingStopped(
+                        f"saved at step {step}; rerun the same command to resume", 0
                     )
-                    + "lower --lr-d/--lr-g or try another --loss",
-                    EXIT_DIVERGED,
-                )
-            extra = jsonable(on_epoch(host_local(state), epoch)) if on_epoch else {}
-            points[-1] = (points[-1][0], {**window, **extra})  # one record per log point
-            for step, values in points:
-                writer.log(step, {"epoch": epoch, **values})
-            last = {**last, **extra}
-            progress.update(epoch=epoch, last=last)
-            every = config.checkpoint_every
-            if epoch == config.epochs or stop or (every and epoch % every == 0):
-                checkpointer.save(step, state, progress, metrics=last)
-            shown = {"step": str(step), **{k: f"{v:.3f}" for k, v in window.items()}}
-            bar.set_postfix(shown, **{"steps/s": f"{per_epoch / elapsed:.0f}"}, refresh=False)
-            if stop and epoch < config.epochs:
-                checkpointer.wait()
-                bar.close()
-                writer.summary(summary("interrupted"))
-                raise TrainingStopped(f"saved at step {step}; rerun the same command to resume", 0)
     bar.close()
     checkpointer.wait()
     return host_local(state), summary("completed")
+
+
+def _save_due(config: TrainConfig, step: int, epoch: int, epoch_done: bool) -> bool:
+    if config.checkpoint_every_steps:
+        return step % config.checkpoint_every_steps == 0
+    return epoch_done and config.checkpoint_every > 0 and epoch % config.checkpoint_every == 0
