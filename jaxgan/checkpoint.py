@@ -17,6 +17,7 @@ Orbax's way) and skipped; one whose arrays do not fit the model is an error, not
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import operator
 import os
@@ -146,14 +147,16 @@ class Checkpointer:
     ) -> None:
         """Starts saving ``state`` and ``progress`` under ``step``; returns before the files
         are written (:meth:`wait` waits for them). ``metrics`` rank it for ``best_metric``.
-        Every process of a multi-host run calls it; Orbax writes each array once.
+        Every process of a multi-host run calls it; Orbax writes each array once. The dicts
+        are copied: the caller goes on changing its own while the files are written.
         """
         self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)
+                state=ocp.args.StandardSave(state),
+                progress=ocp.args.JsonSave(copy.deepcopy(progress)),
             ),
-            metrics=metrics,
+            metrics=copy.deepcopy(metrics),
         )
 
     def wait(self) -> None:

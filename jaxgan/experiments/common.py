@@ -149,12 +149,19 @@ class TrainConfig:
         require(not self.overwrite or self.restart, "--overwrite only applies with --restart")
         require(self.devices >= 0, f"--devices must be >= 0, got {self.devices}")
         if self.keep_best is not None:
-            name, _, mode = self.keep_best.partition(":")
+            name, mode = self.best_checkpoint_metric()
             require(
                 name in self.EPOCH_METRICS and mode in ("max", "min"),
                 f"--keep-best must be NAME:max or NAME:min with NAME one of "
                 f"{', '.join(self.EPOCH_METRICS)}; got {self.keep_best!r}",
             )
+
+    def best_checkpoint_metric(self) -> tuple[str | None, str]:
+        """``--keep-best NAME:MODE`` as ``(NAME, MODE)``; ``(None, "max")`` when not given."""
+        if self.keep_best is None:
+            return None, "max"
+        name, _, mode = self.keep_best.partition(":")
+        return name, mode
 
     def device_share_unit(self) -> int:
         """What each device's share of a minibatch must be a multiple of (PacGAN packs)."""

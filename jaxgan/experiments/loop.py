@@ -7,10 +7,11 @@ checkpoint), train epoch by epoch, log, checkpoint, and stop cleanly on signals 
     ...                                      # final evaluation and figures, run.writer.summary
     run.close()
 
-An epoch is the unit of work: one compiled program, after which metrics come back, the
-``on_epoch`` hook runs, and a checkpoint may be saved. A resumed run restarts at the epoch after
-its checkpoint, and since every step's noise and every epoch's data order derive from the seed
-and the step number, it ends with exactly the parameters an uninterrupted run ends with.
+A dispatch is one compiled program over an epoch (or, with ``--checkpoint-every-steps``, over
+a chunk of one); after it metrics come back, at an epoch's end the ``on_epoch`` hook runs, and a
+checkpoint may be saved. A resumed run continues from its checkpoint's step, and since every
+step's noise and every epoch's data order derive from the seed and the step number, it ends
+with exactly the parameters an uninterrupted run ends with.
 """
 
 from __future__ import annotations
@@ -158,11 +159,9 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
             f"{workdir} holds a run with other options ({'; '.join(changed)}); rerun with its "
             f"options to resume it, or use another --workdir, or --restart --overwrite"
         )
+    best_metric, best_mode = config.best_checkpoint_metric()
     checkpointer = Checkpointer(
-        workdir,
-        keep=config.keep_checkpoints,
-        best_metric=config.keep_best.split(":")[0] if config.keep_best else None,
-        best_mode=config.keep_best.split(":")[1] if config.keep_best else "max",
+        workdir, keep=config.keep_checkpoints, best_metric=best_metric, best_mode=best_mode
     )
     target = state if mesh is None else to_global(state, replicated(mesh))
     try:
@@ -337,15 +336,14 @@ def fit(
                 step += chunk
                 epoch_done = step == epoch * per_epoch
                 points = list(_windows(pending, window_start, every, flush=epoch_done))
-                extra = {}
                 if epoch_done and on_epoch:
                     extra = jsonable(on_epoch(host_local(state), epoch))
                     points[-1] = (points[-1][0], {**points[-1][1], **extra})  # one record
                 for at, values in points:
                     writer.log(at, {"epoch": epoch, **values})
                     last = {**last, **values}
-                progress.update(epoch=epoch if epoch_done else epoch - 1, last=last)
-                progress["pending"] = pending
+                completed = epoch if epoch_done else epoch - 1
+                progress.update(epoch=completed, last=last, pending=pending)
                 finished = epoch_done and epoch == config.epochs
                 if finished or stop or _save_due(config, step, epoch, epoch_done):
                     checkpointer.save(step, state, progress, metrics=last)

@@ -107,14 +107,13 @@ class Config(TrainConfig):
 
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     """G and D as configured (ReLU MLP generator; LeakyReLU or maxout discriminator)."""
-    generator = MLPGenerator(
-        (2,), hidden=config.resolved().g_hidden, batch_norm=config.g_batch_norm
-    )
+    config = config.resolved()
+    generator = MLPGenerator((2,), hidden=config.g_hidden, batch_norm=config.g_batch_norm)
     discriminator = MLPDiscriminator(
         hidden=config.d_hidden,
         maxout_pieces=config.d_maxout,
         pack=config.pack,
-        minibatch_std=config.resolved().d_minibatch_std,
+        minibatch_std=config.d_minibatch_std,
     )
     return generator, discriminator
 
