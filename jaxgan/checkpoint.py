@@ -34,9 +34,7 @@ import orbax.checkpoint as ocp
 from jaxgan.data import DataError
 from jaxgan.parallel import is_primary, sync_processes
 from jaxgan.train import GANState
-
-CHECKPOINT_DIR = "checkpoints"
-CORRUPT_DIR = "checkpoints_corrupt"
+from jaxgan.workdir import CHECKPOINT_DIR, CORRUPT_DIR
 
 
 @contextlib.contextmanager

@@ -23,6 +23,8 @@ from jaxgan.data import DataError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"  # Orbax's (jaxgan.checkpoint)
+CORRUPT_DIR = "checkpoints_corrupt"  # unreadable checkpoints set aside
 # Everything a run's training writes besides figures (which a new run overwrites).
 RUN_FILES = (
     CONFIG_FILE,
@@ -30,8 +32,8 @@ RUN_FILES = (
     "summary.json",
     "tb",
     "samples",
-    "checkpoints",
-    "checkpoints_corrupt",
+    CHECKPOINT_DIR,
+    CORRUPT_DIR,
 )
 
 
@@ -46,6 +48,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def config_record(config: Any, experiment: str) -> dict[str, Any]:
+    """What ``config.json`` holds for ``config``: its fields as JSON values and the experiment."""
+    return jsonable({"experiment": experiment, **dataclasses.asdict(config)})
 
 
 def read_config(workdir: str | os.PathLike) -> dict[str, Any] | None:
@@ -123,7 +130,7 @@ class RunWriter:
             workdir, resume_step = self._scratch.name, None
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.dir / CONFIG_FILE, {"experiment": experiment, **dataclasses.asdict(config)})
+        write_json(self.dir / CONFIG_FILE, config_record(config, experiment))
         metrics = self.dir / METRICS_FILE
         if resume_step is None:
             self._metrics = open(metrics, "w")

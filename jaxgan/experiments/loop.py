@@ -51,7 +51,14 @@ from jaxgan.parallel import (
     to_global,
 )
 from jaxgan.train import GANState, steps_per_epoch, train_epoch
-from jaxgan.workdir import RunWriter, clear_run, jsonable, read_config
+from jaxgan.workdir import (
+    CHECKPOINT_DIR,
+    RunWriter,
+    clear_run,
+    config_record,
+    jsonable,
+    read_config,
+)
 
 
 @dataclasses.dataclass
@@ -89,7 +96,7 @@ def _report(line: str) -> None:
 
 def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: str) -> list[str]:
     """The options, unsafe to change on resume, whose values differ from the earlier run's."""
-    current = jsonable({"experiment": experiment, **dataclasses.asdict(config)})
+    current = config_record(config, experiment)
     changed = []
     for name in sorted(previous.keys() | current.keys()):
         if name in config.RESUME_SAFE or previous.get(name) == current.get(name):
@@ -144,7 +151,7 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
     mesh = data_mesh(num_devices) if num_devices > 1 else None
     workdir = Path(config.workdir)
     previous = read_config(workdir)
-    exists = previous is not None or any((workdir / "checkpoints").glob("*"))
+    exists = previous is not None or any((workdir / CHECKPOINT_DIR).glob("*"))
     if config.restart:
         if exists and not config.overwrite:
             raise UsageError(
