@@ -46,11 +46,10 @@ def load_run(workdir: Path):
     return config, checkpoint.restore_latest(workdir, abstract)
 
 
-def sample(state, num: int, seed: int) -> np.ndarray:
-    """``num`` generator outputs from the noise of ``seed``, in chunks of :data:`CHUNK`."""
-    z = sample_latent(jax.random.key(seed), num, state.config)
+def sample(state, z: jax.Array) -> np.ndarray:
+    """The generator's outputs for latent vectors ``z``, in chunks of :data:`CHUNK`."""
     return np.concatenate(
-        [np.asarray(generate_samples(state, z[i : i + CHUNK])) for i in range(0, num, CHUNK)]
+        [np.asarray(generate_samples(state, z[i : i + CHUNK])) for i in range(0, len(z), CHUNK)]
     )
 
 
@@ -75,7 +74,7 @@ def main(argv=None) -> None:
     except data.DataError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
-    x = sample(state, args.num, args.seed)
+    x = sample(state, sample_latent(jax.random.key(args.seed), args.num, state.config))
     images = data.to_uint8(x)
     if args.out is not None:
         grid = viz.image_grid(images, ncols=math.ceil(math.sqrt(args.num)))

@@ -85,6 +85,16 @@ def loss_curves(steps: np.ndarray, d_loss: np.ndarray, g_loss: np.ndarray, path:
     plt.close(fig)
 
 
+def metric_curve(steps: np.ndarray, values: np.ndarray, name: str, path: Path) -> None:
+    """One evaluation metric over training iterations (e.g. fid_mnist)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(steps, values, marker="o", lw=1)
+    ax.set(xlabel="iteration", ylabel=name, title=f"{name} over training")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def real_vs_fake(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
     """Two uint8 grids side by side: real images left, generated images right."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))

@@ -22,11 +22,13 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def write_idx_dataset(directory: Path, images: np.ndarray, labels: np.ndarray):
-    """Writes gzipped IDX training image and label files in MNIST's layout."""
+    """Writes gzipped IDX image and label files in MNIST's layout: the training split, and the
+    first half of it again as the test split."""
     directory.mkdir(parents=True, exist_ok=True)
-    image_stem, label_stem = IDX_FILES["train"]
-    (directory / f"{image_stem}.gz").write_bytes(gzip.compress(idx_bytes(images)))
-    (directory / f"{label_stem}.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    for split, end in (("train", len(images)), ("test", len(images) // 2)):
+        image_stem, label_stem = IDX_FILES[split]
+        (directory / f"{image_stem}.gz").write_bytes(gzip.compress(idx_bytes(images[:end])))
+        (directory / f"{label_stem}.gz").write_bytes(gzip.compress(idx_bytes(labels[:end])))
     return directory
 
 
@@ -38,7 +40,7 @@ def tiny_mnist(tmp_path) -> Path:
     return write_idx_dataset(tmp_path / "idx", images, np.arange(200) % 10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_mnist() -> Path:
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found at {MNIST_DIR} (set JAXGAN_MNIST_DIR to its directory)")

@@ -6,16 +6,21 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from conftest import idx_bytes
 
-from jaxgan import data, generate
+from jaxgan import data, evaluate, generate
 from jaxgan.experiments import mnist
 from jaxgan.experiments.common import init_state
+from jaxgan.train import sample_latent
 
 TINY = ["--epochs", "2", "--batch-size", "50", "--g-hidden", "32", "--d-hidden", "32"]
+TINY += ["--eval-samples", "50"]
+EVAL_KEYS = ("fid_mnist", "kid_mnist", "precision", "recall", "density", "coverage")
+EVAL_KEYS += ("classes_covered", "class_kl", "mnist_score", "num_fake", "num_real")
 
 
 def run_expecting_error(capsys, argv, message):
@@ -85,6 +90,12 @@ BAD_DATA = [
         ),
         "expected (28, 28, 1) images",
     ),
+    (
+        "no test split",
+        lambda d: (d / "t10k-images-idx3-ubyte.gz").unlink(),
+        "has no t10k-images-idx3-ubyte[.gz]; point --data-dir at a directory with the IDX files; "
+        "or pass --eval-samples 0 to skip the evaluation",
+    ),
 ]
 
 
@@ -125,17 +136,21 @@ def test_tfds_path_with_mock_data(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_reachable", lambda host: True)  # as on a connected machine
     workdir = tmp_path / "run"
     with tfds.testing.mock_data(num_examples=120):
-        mnist.main(["--dataset", "fashion_mnist", "--workdir", str(workdir), *TINY])
+        mnist.main(["--workdir", str(workdir), *TINY])
+        mnist.main(["--dataset", "fashion_mnist", "--workdir", str(tmp_path / "f"), *TINY])
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["num_train"] == 120 and summary["steps"] == 4
+    assert summary["num_real"] == 120 and summary["num_fake"] == 50  # tfds' test split
+    fashion = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert "fid_mnist" not in fashion  # the classifier knows digits only
 
 
 def test_tiny_run_writes_every_output_and_generate_reads_it(tmp_path, tiny_mnist):
     workdir = tmp_path / "run"
-    mnist.main(
-        ["--data-dir", str(tiny_mnist), "--workdir", str(workdir), "--log-every", "2", *TINY]
-    )
+    options = ["--log-every", "2", "--eval-every", "1", *TINY]
+    mnist.main(["--data-dir", str(tiny_mnist), "--workdir", str(workdir), *options])
     for name in (
+        "fid_curve.png",
         "config.json",
         "metrics.jsonl",
         "summary.json",
@@ -163,6 +178,13 @@ def test_tiny_run_writes_every_output_and_generate_reads_it(tmp_path, tiny_mnist
     assert summary["steps"] == 8 and summary["status"] == "completed"
     log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [2, 4, 6, 8]
+    assert [r["step"] for r in log if "fid_mnist" in r] == [4, 8]  # every epoch's end
+    assert summary["num_fake"] == 50 and summary["num_real"] == 100  # the test split's size
+    # jaxgan.evaluate scores the same evaluation noise: it reproduces the summary's numbers.
+    evaluate.main(["--workdir", str(workdir), "--num", "50"])
+    scores = json.loads((workdir / "eval.json").read_text())
+    assert scores["step"] == 8
+    assert {k: scores[k] for k in EVAL_KEYS} == pytest.approx({k: summary[k] for k in EVAL_KEYS})
 
     out, npz = tmp_path / "g.png", tmp_path / "g.npz"
     generate.main(["--workdir", str(workdir), "--num", "10", "--out", str(out), "--npz", str(npz)])
@@ -206,12 +228,14 @@ def test_presets_set_defaults_that_explicit_options_override(tmp_path, tiny_mnis
 def test_training_on_real_mnist_moves_samples_towards_the_data(tmp_path, real_mnist):
     """After 4 epochs the generated mean image is far closer to the real mean image."""
     workdir = tmp_path / "run"
-    mnist.main(["--data-dir", str(real_mnist), "--workdir", str(workdir), "--epochs", "4"])
+    options = ["--epochs", "4", "--eval-samples", "0"]
+    mnist.main(["--data-dir", str(real_mnist), "--workdir", str(workdir), *options])
     real = data.scale_images(data.load_idx(real_mnist)["image"]).mean(0)
     config, state = generate.load_run(workdir)
-    trained = generate.sample(state, 1000, seed=1).mean(0)
+    z = sample_latent(jax.random.key(1), 1000, state.config)
+    trained = generate.sample(state, z).mean(0)
     untrained = init_state(config, *mnist.build_models(config), 1)  # the run's initial weights
-    initial = generate.sample(untrained, 1000, seed=1).mean(0)
+    initial = generate.sample(untrained, z).mean(0)
     assert np.abs(trained - real).mean() < 0.5 * np.abs(initial - real).mean()
 
 

@@ -12,7 +12,9 @@ Data come from tensorflow-datasets (``--dataset mnist|fashion_mnist``, downloade
 or, with ``--data-dir``, from local IDX files (``train-images-idx3-ubyte[.gz]``, ...).
 Writes per-epoch fixed-noise grids (samples/), loss_curves.png, progress.gif, real_vs_fake.png,
 metrics.jsonl, TensorBoard scalars and images, summary.json and Orbax checkpoints, from which
-a rerun of the same command resumes and ``python -m jaxgan.generate`` samples.
+a rerun of the same command resumes and ``python -m jaxgan.generate`` samples. At the end (and
+every ``--eval-every`` epochs, plotted in fid_curve.png) ``--eval-samples`` generated digits are
+scored against the 10,000 test images (:mod:`jaxgan.evaluate`: fid_mnist, precision, ...).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import data, viz
+from jaxgan.evaluate import MNISTEvaluator, generated_images, load_test_images
 from jaxgan.experiments.common import (
     TrainConfig,
     cli_main,
@@ -59,7 +62,12 @@ TUTORIAL = {
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"default": {}, "tutorial": TUTORIAL}
-    RESUME_SAFE: ClassVar[frozenset[str]] = TrainConfig.RESUME_SAFE | {"preset", "tfds_data_dir"}
+    RESUME_SAFE: ClassVar[frozenset[str]] = TrainConfig.RESUME_SAFE | {
+        "preset",
+        "tfds_data_dir",
+        "eval_every",
+        "eval_samples",
+    }
 
     preset: str = option(
         "default",
@@ -79,11 +87,24 @@ class Config(TrainConfig):
     d_hidden: tuple[int, ...] = option((256, 256), "discriminator hidden widths")
     d_dropout: float = option(0.3, "dropout rate after D's hidden layers")
     log_every: int = override("log_every", 10)
+    eval_samples: int = option(
+        10_000, "generated digits scored against the test images at the end (0 = no evaluation)"
+    )
+    eval_every: int = option(0, "also evaluate every this many epochs (0 = only at the end)")
 
     def validate(self) -> None:
         super().validate()
         require_widths(self, "g_hidden", "d_hidden")
         require(0 <= self.d_dropout < 1, f"--d-dropout must be in [0, 1), got {self.d_dropout}")
+        require(
+            self.eval_samples == 0 or self.eval_samples >= 10,
+            f"--eval-samples must be 0 (off) or >= 10, got {self.eval_samples}",
+        )
+        require(self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}")
+
+    def evaluates(self) -> bool:
+        """Whether the run scores its samples (the classifier knows MNIST digits only)."""
+        return self.eval_samples > 0 and self.dataset == "mnist"
 
 
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
@@ -113,6 +134,14 @@ def _grid(images: np.ndarray) -> np.ndarray:
 def train(config: Config) -> dict:
     """Trains the MNIST GAN and writes its workdir; returns the summary."""
     images = load_images(config)
+    if config.evaluates():
+        try:
+            test_images = load_test_images(config.data_dir, config.tfds_data_dir)
+        except data.DataError as e:
+            raise data.DataError(f"{e}; or pass --eval-samples 0 to skip the evaluation") from e
+        evaluator = MNISTEvaluator(test_images)
+    elif config.eval_samples:
+        print(f"no evaluation: the evaluation classifier knows MNIST digits, not {config.dataset}")
     generator, discriminator = build_models(config)
     state, _ = create_state(config, generator, discriminator, len(images))
     run = open_run(config, NAME, state)
@@ -130,6 +159,9 @@ def train(config: Config) -> dict:
         grid = fake_grid(state)
         viz.save_png(grid, writer.path("samples", f"epoch_{epoch:04d}.png"))
         writer.image("samples", int(state.step), grid)
+        due = epoch == config.epochs or (config.eval_every and epoch % config.eval_every == 0)
+        if config.evaluates() and due:
+            return evaluator(generated_images(state, config.eval_samples))
         return {}
 
     train_data = {"x": data.scale_images(jnp.asarray(images))}
@@ -142,6 +174,10 @@ def train(config: Config) -> dict:
         np.array([r["g_loss"] for r in log]),
         writer.path("loss_curves.png"),
     )
+    evaluated = [r for r in log if "fid_mnist" in r]
+    if len(evaluated) > 1:
+        steps, fids = zip(*[(r["step"], r["fid_mnist"]) for r in evaluated], strict=True)
+        viz.metric_curve(np.array(steps), np.array(fids), "fid_mnist", writer.path("fid_curve.png"))
     viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
     viz.real_vs_fake(real_grid, fake_grid(state), writer.path("real_vs_fake.png"))
     summary.update(preset=config.preset, num_train=len(images))
