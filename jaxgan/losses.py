@@ -6,7 +6,9 @@ Every discriminator loss takes ``(real_logits, fake_logits)`` and every generato
 stay finite for any logit, where ``log(sigmoid(l))`` underflows to ``-inf`` once ``l < -88``.
 
 A loss is registered in :data:`LOSSES` as a :class:`GANLoss` pair; adding one is writing its
-two functions (or reusing a discriminator loss) and one line in the table.
+two functions (or reusing a discriminator loss) and one line in the table. Penalties on D's
+input gradients (:func:`gradient_penalty`, :func:`r1_penalty`) take D as a function, since they
+differentiate through it.
 
 Example:
   >>> import jax.numpy as jnp
@@ -128,7 +130,7 @@ def hinge_d_loss(real_logits: Array, fake_logits: Array) -> Array:
 
 
 def hinge_g_loss(fake_logits: Array) -> Array:
-    """Hinge-GAN generator loss: ``-E[D(G(z))]``.
+    """Hinge-GAN generator loss: ``-E[D(G(z))]``; also WGAN's (Arjovsky et al. 2017).
 
     Args:
       fake_logits: D's raw outputs on generated samples.
@@ -137,6 +139,96 @@ def hinge_g_loss(fake_logits: Array) -> Array:
       The scalar loss.
     """
     return -jnp.mean(fake_logits)
+
+
+def wasserstein_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """WGAN critic loss (Arjovsky et al. 2017): ``E[D(G(z))] - E[D(x)]``.
+
+    Minimising it maximises the critic's estimate of the Wasserstein-1 distance, which is only
+    meaningful for a Lipschitz critic: pair it with weight clipping (``wgan``) or the gradient
+    penalty (``wgan_gp``).
+
+    Args:
+      real_logits: the critic's raw outputs on real samples.
+      fake_logits: the critic's raw outputs on generated samples.
+
+    Returns:
+      The scalar loss (unbounded: its negation is the distance estimate).
+    """
+    return jnp.mean(fake_logits) - jnp.mean(real_logits)
+
+
+def soft_bce_d_loss(
+    real_logits: Array, fake_logits: Array, real_targets: Array, fake_targets: Array
+) -> Array:
+    """Discriminator cross-entropy against per-example targets in [0, 1].
+
+    ``E[BCE(l_real, t_real)] + E[BCE(l_fake, t_fake)]`` with ``BCE(l, t) = t softplus(-l) +
+    (1 - t) softplus(l)``. With targets 1 and 0 it is :func:`bce_d_loss`; label smoothing
+    (real targets 0.9, Salimans et al. 2016), soft labels and label flipping are targets.
+
+    Args:
+      real_logits, fake_logits: D's logits, shape ``[n]`` each.
+      real_targets, fake_targets: the targets, broadcastable to the logits.
+
+    Returns:
+      The scalar loss.
+    """
+
+    def bce(logits, targets):
+        return jnp.mean(
+            targets * jax.nn.softplus(-logits) + (1 - targets) * jax.nn.softplus(logits)
+        )
+
+    return bce(real_logits, real_targets) + bce(fake_logits, fake_targets)
+
+
+def _input_gradients(critic: Callable[[Array], Array], x: Array) -> Array:
+    """Per-sample gradients of the critic's outputs with respect to its inputs, flattened.
+
+    The gradient of the summed outputs: exact for a critic that scores each sample on its own
+    (with batch statistics or packs, samples' gradients mix, as in the references' code)."""
+    grads = jax.grad(lambda inputs: jnp.sum(critic(inputs)))(x)
+    return grads.reshape((x.shape[0], -1))
+
+
+def gradient_penalty(
+    critic: Callable[[Array], Array], real: Array, fake: Array, weights: Array
+) -> Array:
+    """WGAN-GP's penalty (Gulrajani et al. 2017): ``E[(||grad D(x_hat)|| - 1)^2]``.
+
+    ``x_hat = e x + (1 - e) G(z)`` with ``e ~ U[0, 1]`` per sample (``weights``, drawn by the
+    caller so that a data-parallel step can draw the global batch's): the optimal critic has
+    gradient norm 1 on the lines between real and generated samples, so the penalty is 0 for a
+    critic that is exactly 1-Lipschitz along them. Weighted by λ = 10 in the paper.
+
+    Args:
+      critic: maps a batch shaped like ``real`` to ``[n]`` outputs.
+      real, fake: real and generated batches of one shape.
+      weights: ``[n]`` interpolation weights in [0, 1].
+
+    Returns:
+      The scalar penalty (unweighted).
+    """
+    eps = weights.reshape((-1,) + (1,) * (real.ndim - 1))
+    norms = jnp.linalg.norm(_input_gradients(critic, eps * real + (1 - eps) * fake), axis=1)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
+def r1_penalty(critic: Callable[[Array], Array], real: Array) -> Array:
+    """The R1 penalty (Mescheder et al. 2018): ``E[||grad D(x)||^2]`` on real data.
+
+    Pushes D's gradient to zero on the data, which makes the game locally convergent; added
+    to D's loss as ``gamma / 2`` times this value.
+
+    Args:
+      critic: maps a batch shaped like ``real`` to ``[n]`` outputs.
+      real: a real batch.
+
+    Returns:
+      The scalar penalty (unweighted).
+    """
+    return jnp.mean(jnp.sum(jnp.square(_input_gradients(critic, real)), axis=1))
 
 
 class GANLoss(NamedTuple):
@@ -151,7 +243,17 @@ LOSSES: dict[str, GANLoss] = {
     "non_saturating": GANLoss(bce_d_loss, non_saturating_g_loss),
     "lsgan": GANLoss(lsgan_d_loss, lsgan_g_loss),
     "hinge": GANLoss(hinge_d_loss, hinge_g_loss),
+    "wgan": GANLoss(wasserstein_d_loss, hinge_g_loss),
+    "wgan_gp": GANLoss(wasserstein_d_loss, hinge_g_loss),
 }
+# What a loss needs besides its functions: the Lipschitz constraint of the WGANs (weight
+# clipping at c = 0.01 of Arjovsky et al.; the gradient penalty's λ = 10 of Gulrajani et al.).
+LOSS_SETTINGS: dict[str, dict[str, float]] = {
+    "wgan": {"weight_clip": 0.01},
+    "wgan_gp": {"gp_weight": 10.0},
+}
+# Losses on D's logits read as probabilities, D(x) = sigmoid(l): the ones targets apply to.
+CROSS_ENTROPY_LOSSES = ("minimax", "non_saturating")
 
 
 def get_loss(name: str) -> GANLoss:

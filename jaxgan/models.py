@@ -41,6 +41,9 @@ class MLPGenerator(nn.Module):
       act: hidden activation name (see :data:`ACTIVATIONS`).
       out_act: output activation name; ``"tanh"`` for images scaled to [-1, 1].
       batch_norm: batch norm after each hidden linear layer (before the activation).
+      dropout: dropout rate after each hidden layer while training (needs a ``"dropout"`` rng).
+      dropout_at_sampling: keep the dropout on when sampling too: a second source of noise
+        (as pix2pix's generator uses it), so samples vary with the sampling key as well as z.
     """
 
     sample_shape: Sequence[int]
@@ -48,6 +51,8 @@ class MLPGenerator(nn.Module):
     act: str = "relu"
     out_act: str = "identity"
     batch_norm: bool = False
+    dropout: float = 0.0
+    dropout_at_sampling: bool = False
 
     @nn.compact
     def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
@@ -57,8 +62,20 @@ class MLPGenerator(nn.Module):
             if self.batch_norm:
                 h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
             h = activation(self.act)(h)
+            if self.dropout:
+                keep_on = train or self.dropout_at_sampling
+                h = nn.Dropout(self.dropout, deterministic=not keep_on)(h)
         out = nn.Dense(math.prod(self.sample_shape))(h)
         return activation(self.out_act)(out).reshape((z.shape[0], *self.sample_shape))
+
+
+def dense(features: int, x: jnp.ndarray, *, spectral_norm: bool, train: bool) -> jnp.ndarray:
+    """A dense layer, optionally spectrally normalised (Miyato et al. 2018): its kernel divided
+    by its largest singular value, estimated by one power iteration per training call (the
+    iteration's vector lives in the ``batch_stats`` collection), so the layer is 1-Lipschitz."""
+    if spectral_norm:
+        return nn.SpectralNorm(nn.Dense(features))(x, update_stats=train)
+    return nn.Dense(features)(x)
 
 
 class Maxout(nn.Module):
@@ -66,10 +83,11 @@ class Maxout(nn.Module):
 
     features: int
     pieces: int
+    spectral_norm: bool = False
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        h = nn.Dense(self.features * self.pieces)(x)
+    def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        h = dense(self.features * self.pieces, x, spectral_norm=self.spectral_norm, train=train)
         return h.reshape((*x.shape[:-1], self.features, self.pieces)).max(axis=-1)
 
 
@@ -108,6 +126,7 @@ class MLPDiscriminator(nn.Module):
       pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` consecutive samples
         concatenated, returning ``batch // pack`` logits; a batch of near-identical samples is
         then easy to reject, which penalises mode collapse.
+      spectral_norm: spectrally normalise every dense layer (see :func:`dense`).
     """
 
     hidden: Sequence[int] = (256, 256)
@@ -117,6 +136,7 @@ class MLPDiscriminator(nn.Module):
     minibatch_std: bool = False
     pack: int = 1
     dropout: float = 0.0
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
@@ -127,11 +147,12 @@ class MLPDiscriminator(nn.Module):
             h = jnp.concatenate([h, minibatch_deviation(h)], axis=-1)
         if self.minibatch_std:
             h = jnp.concatenate([h, minibatch_std(h)], axis=-1)
+        sn = {"spectral_norm": self.spectral_norm, "train": train}
         for width in self.hidden:
             if self.maxout_pieces > 1:
-                h = Maxout(width, self.maxout_pieces)(h)
+                h = Maxout(width, self.maxout_pieces, self.spectral_norm)(h, train=train)
             else:
-                h = activation(self.act)(nn.Dense(width)(h))
+                h = activation(self.act)(dense(width, h, **sn))
             if self.dropout:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        return nn.Dense(1)(h)[:, 0]
+        return dense(1, h, **sn)[:, 0]

@@ -22,7 +22,15 @@ import optax
 from flax import struct
 from flax.training import train_state
 
-from jaxgan.losses import get_loss
+from jaxgan import monitor
+from jaxgan.losses import (
+    CROSS_ENTROPY_LOSSES,
+    LOSS_SETTINGS,
+    get_loss,
+    gradient_penalty,
+    r1_penalty,
+    soft_bce_d_loss,
+)
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -30,7 +38,10 @@ Metrics = dict[str, Array]
 
 LATENT_DISTRIBUTIONS = ("gaussian", "uniform")
 # Independent random streams derived from the run's root key.
-_STEP_STREAM, _DATA_STREAM, _EVAL_STREAM = 0, 1, 2
+_STEP_STREAM, _DATA_STREAM, _EVAL_STREAM, _SAMPLE_STREAM = 0, 1, 2, 3
+# Folded into a D update's key for the tricks' randomness (targets, instance noise, penalty
+# weights): the keys the plain update splits stay as they were, and so do its numbers.
+_TRICK_STREAM = 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +55,19 @@ class StepConfig:
       latent: ``"gaussian"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]) noise.
       ema_decay: when > 0, keep an exponential moving average of G's parameters with this decay
         (after a warm-up, see :func:`ema_decay_at`).
+      gp_weight: λ of the gradient penalty (:func:`~jaxgan.losses.gradient_penalty`) added to
+        D's loss; None = the loss's own (10 for ``wgan_gp``, else 0).
+      r1_gamma: γ of the R1 penalty (:func:`~jaxgan.losses.r1_penalty`), added as γ/2 × R1.
+      weight_clip: clip D's parameters to [-c, c] after each update (WGAN); None = the loss's
+        own (0.01 for ``wgan``, else 0 = off).
+      real_target: D's targets for real samples, uniform in ``[lo, hi]`` (one-sided label
+        smoothing: (0.9, 0.9) or (0.9, 1.0)); cross-entropy losses only.
+      fake_target: D's targets for generated samples, uniform in ``[lo, hi]`` (two-sided soft
+        labels: (0.0, 0.1)); cross-entropy losses only.
+      label_flip: the fraction of D's examples whose real/fake targets are swapped at random.
+      instance_noise: standard deviation of Gaussian noise added to every input of D (real and
+        generated), decaying linearly to 0 over ``instance_noise_steps`` (0 = constant).
+      instance_noise_steps: see ``instance_noise``.
     """
 
     loss: str = "non_saturating"
@@ -51,9 +75,34 @@ class StepConfig:
     latent_dim: int = 64
     latent: str = "gaussian"
     ema_decay: float = 0.0
+    gp_weight: float | None = None
+    r1_gamma: float = 0.0
+    weight_clip: float | None = None
+    real_target: tuple[float, float] = (1.0, 1.0)
+    fake_target: tuple[float, float] = (0.0, 0.0)
+    label_flip: float = 0.0
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
 
     def __post_init__(self):
         get_loss(self.loss)  # raises ValueError naming the valid losses
+        for name in ("gp_weight", "weight_clip"):  # the loss's own setting, else off
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, LOSS_SETTINGS.get(self.loss, {}).get(name, 0.0))
+        for name in ("gp_weight", "r1_gamma", "weight_clip", "instance_noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("real_target", "fake_target"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise ValueError(f"{name} must be a range lo <= hi within [0, 1], got {lo, hi}")
+        if not 0.0 <= self.label_flip <= 0.5:
+            raise ValueError(f"label_flip must be in [0, 0.5], got {self.label_flip}")
+        if self.uses_targets and self.loss not in CROSS_ENTROPY_LOSSES:
+            raise ValueError(
+                f"label targets and flipping need a cross-entropy loss "
+                f"({', '.join(CROSS_ENTROPY_LOSSES)}), not {self.loss!r}"
+            )
         if self.d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
         if self.latent_dim < 1:
@@ -62,6 +111,19 @@ class StepConfig:
             raise ValueError(f"latent must be one of {LATENT_DISTRIBUTIONS}, got {self.latent!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    @property
+    def uses_targets(self) -> bool:
+        """Whether D's cross-entropy uses targets other than 1 (real) and 0 (fake)."""
+        return (self.real_target, self.fake_target) != ((1.0, 1.0), (0.0, 0.0)) or bool(
+            self.label_flip
+        )
+
+    def instance_noise_at(self, step: Array) -> Array:
+        """The instance noise's standard deviation at ``step``."""
+        if not self.instance_noise_steps:
+            return jnp.asarray(self.instance_noise, jnp.float32)
+        return self.instance_noise * jnp.maximum(0.0, 1.0 - step / self.instance_noise_steps)
 
 
 class ModelState(train_state.TrainState):
@@ -80,7 +142,7 @@ class ModelState(train_state.TrainState):
             return out, self.batch_stats
         variables = {"params": params, "batch_stats": self.batch_stats}
         if not train:
-            return self.apply_fn(variables, x, train=False), self.batch_stats
+            return self.apply_fn(variables, x, train=False, rngs=rngs), self.batch_stats
         out, updates = self.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
         return out, updates["batch_stats"]
 
@@ -128,7 +190,7 @@ class GANState(struct.PyTreeNode):
         root, g_key, d_key = jax.random.split(key, 3)
         z = jnp.zeros((2, config.latent_dim), jnp.float32)
         g_vars = generator.init(g_key, z, train=False)
-        x = generator.apply(g_vars, z, train=False)
+        x = generator.apply(g_vars, z, train=False, rngs={"dropout": g_key})
         d_vars = discriminator.init(d_key, x, train=False)
 
         def model_state(module, variables, tx):
@@ -168,6 +230,28 @@ def sample_latent(key: Array, n: int, config: StepConfig) -> Array:
     return jax.random.normal(key, shape)
 
 
+def d_targets(key: Array, n: int, config: StepConfig) -> Array:
+    """D's cross-entropy targets for ``n`` real and ``n`` fake examples, ``[n, 2]``: column 0
+    for the real ones, uniform in ``config.real_target``, column 1 for the fakes, uniform in
+    ``config.fake_target``; a ``config.label_flip`` share of each column is drawn from the
+    other's range instead (the example's label is flipped)."""
+    real_key, fake_key, flip_key = jax.random.split(key, 3)
+    real = jax.random.uniform(
+        real_key, (n, 2), minval=config.real_target[0], maxval=config.real_target[1]
+    )
+    fake = jax.random.uniform(
+        fake_key, (n, 2), minval=config.fake_target[0], maxval=config.fake_target[1]
+    )
+    flip = jax.random.bernoulli(flip_key, config.label_flip, (n, 2))
+    return jnp.stack(
+        [
+            jnp.where(flip[:, 0], fake[:, 0], real[:, 0]),
+            jnp.where(flip[:, 1], real[:, 1], fake[:, 1]),
+        ],
+        axis=1,
+    )
+
+
 def evaluation_noise(state: GANState, n: int) -> Array:
     """``n`` latent vectors that stay fixed for the whole run and never feed training.
 
@@ -177,9 +261,14 @@ def evaluation_noise(state: GANState, n: int) -> Array:
     return sample_latent(jax.random.fold_in(state.key, _EVAL_STREAM), n, state.config)
 
 
-def generate_samples(state: GANState, z: Array) -> Array:
-    """G(z) in inference mode (batch norm uses running averages), from the sampling parameters."""
-    out, _ = state.g.apply(state.sampling_params, z, train=False)
+def generate_samples(state: GANState, z: Array, key: Array | None = None) -> Array:
+    """G(z) in inference mode (batch norm uses running averages), from the sampling parameters.
+
+    ``key`` feeds a generator that keeps dropout on at sampling time; by default a fixed key of
+    the run, so a sample grid stays comparable across epochs.
+    """
+    key = jax.random.fold_in(state.key, _SAMPLE_STREAM) if key is None else key
+    out, _ = state.g.apply(state.sampling_params, z, train=False, rng=key)
     return out
 
 
@@ -238,38 +327,71 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
     def sync(tree):
         return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
-    def latent(key):
-        """This device's share of the global batch's noise: the same numbers a one-device run
-        draws for those rows, so N devices compute the update one device would."""
+    def global_rows(key, draw):
+        """This device's rows of ``draw(key, rows)`` for the global batch: the same numbers a
+        one-device run draws for those rows, so N devices compute the update one device would.
+        """
         if axis_name is None:
-            return sample_latent(key, n, cfg)
-        everyone = sample_latent(key, n * jax.lax.axis_size(axis_name), cfg)
+            return draw(key, n)
+        everyone = draw(key, n * jax.lax.axis_size(axis_name))
         return jax.lax.dynamic_slice_in_dim(everyone, jax.lax.axis_index(axis_name) * n, n)
+
+    def latent(key):
+        return global_rows(key, lambda k, rows: sample_latent(k, rows, cfg))
 
     def local(key):
         """A key for the models' own randomness (dropout), distinct on every device."""
         return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
 
+    noise_std = cfg.instance_noise_at(state.step)
+
+    def noisy(x, key):
+        """D's input with instance noise (when on)."""
+        if not cfg.instance_noise:
+            return x
+        return x + noise_std * global_rows(
+            key, lambda k, rows: jax.random.normal(k, (rows, *x.shape[1:]))
+        )
+
     def d_update(d: ModelState, inputs):
         real, key = inputs
         z_key, g_key, real_key, fake_key = jax.random.split(key, 4)
         g_key, real_key, fake_key = local(g_key), local(real_key), local(fake_key)
+        trick_keys = jax.random.split(jax.random.fold_in(key, _TRICK_STREAM), 4)
         z = latent(z_key)
         fake = jax.lax.stop_gradient(state.g.apply(state.g.params, z, train=True, rng=g_key)[0])
+        real_in, fake_in = noisy(real, trick_keys[0]), noisy(fake, trick_keys[1])
 
         def d_loss_fn(params):
-            real_logits, stats = d.apply(params, real, train=True, rng=real_key)
+            real_logits, stats = d.apply(params, real_in, train=True, rng=real_key)
             fake_logits, stats = d.replace(batch_stats=stats).apply(
-                params, fake, train=True, rng=fake_key
+                params, fake_in, train=True, rng=fake_key
             )
+            if cfg.uses_targets:
+                t = global_rows(trick_keys[2], lambda k, rows: d_targets(k, rows, cfg))
+                value = soft_bce_d_loss(real_logits, fake_logits, t[:, 0], t[:, 1])
+            else:
+                value = loss.discriminator(real_logits, fake_logits)
+
+            def critic(x):  # D as a function of its input; its batch statistics are dropped
+                return d.replace(batch_stats=stats).apply(params, x, train=True, rng=fake_key)[0]
+
+            if cfg.gp_weight:
+                weights = global_rows(trick_keys[3], lambda k, rows: jax.random.uniform(k, (rows,)))
+                value += cfg.gp_weight * gradient_penalty(critic, real_in, fake_in, weights)
+            if cfg.r1_gamma:
+                value += 0.5 * cfg.r1_gamma * r1_penalty(critic, real_in)
             aux = (stats, _mean_prob(real_logits), _mean_prob(fake_logits))
-            return loss.discriminator(real_logits, fake_logits), aux
+            return value, aux
 
         (d_loss, (stats, d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
             d.params
         )
         grads = sync(grads)
         d = d.apply_gradients(grads=grads).replace(batch_stats=sync(stats))
+        if cfg.weight_clip:
+            c = cfg.weight_clip
+            d = d.replace(params=jax.tree.map(lambda p: jnp.clip(p, -c, c), d.params))
         return d, (d_loss, d_real, d_fake, optax.tree.norm(grads))
 
     d, (d_losses, d_reals, d_fakes, d_norms) = jax.lax.scan(d_update, state.d, (reals, keys[:k]))
@@ -280,10 +402,11 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     def g_loss_fn(params):
         fake, stats = state.g.apply(params, z, train=True, rng=g_key)
-        fake_logits, _ = d.apply(d.params, fake, train=True, rng=d_key)
-        return loss.generator(fake_logits), stats
+        d_in = noisy(fake, jax.random.fold_in(keys[k], _TRICK_STREAM))
+        fake_logits, _ = d.apply(d.params, d_in, train=True, rng=d_key)
+        return loss.generator(fake_logits), (stats, fake)
 
-    (g_loss, g_stats), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
+    (g_loss, (g_stats, fake)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
     grads = sync(grads)
     g = state.g.apply_gradients(grads=grads).replace(batch_stats=sync(g_stats))
 
@@ -291,16 +414,20 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
     if ema is not None:
         decay = ema_decay_at(state.step, cfg.ema_decay)
         ema = optax.incremental_update(g.params, ema, step_size=1.0 - decay)
-    metrics = {
-        "d_loss": d_losses[-1],
-        "g_loss": g_loss,
-        "d_real": d_reals[-1],
-        "d_fake": d_fakes[-1],
-        "d_grad_norm": jnp.max(d_norms),
-        "g_grad_norm": optax.tree.norm(grads),
-    }
+    metrics = sync(
+        {
+            "d_loss": d_losses[-1],
+            "g_loss": g_loss,
+            "d_real": d_reals[-1],
+            "d_fake": d_fakes[-1],
+            "d_grad_norm": jnp.max(d_norms),
+            "g_grad_norm": optax.tree.norm(grads),
+            "diversity": monitor.diversity(fake, reals[-1]),
+        }
+    )
+    metrics["d_winning"] = monitor.d_winning(cfg.loss, metrics["d_loss"], metrics["d_fake"])
     new_state = state.replace(g=g, d=d, step=state.step + 1, ema_params=ema)
-    return new_state, sync(metrics)
+    return new_state, metrics
 
 
 train_step = jax.jit(train_step_body, donate_argnums=0, static_argnames="axis_name")

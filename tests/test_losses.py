@@ -22,6 +22,8 @@ D_CASES = [
     (losses.hinge_d_loss, [2.0], [-2.0], 0.0),
     (losses.hinge_d_loss, [0.0], [0.0], 2.0),
     (losses.hinge_d_loss, [0.5, 3.0], [0.5, -3.0], 0.25 + 0.75),
+    (losses.wasserstein_d_loss, [2.0, 4.0], [-1.0, 0.0], -0.5 - 3.0),
+    (losses.wasserstein_d_loss, [0.0], [0.0], 0.0),
 ]
 
 G_CASES = [
@@ -87,3 +89,56 @@ def test_extreme_logits_stay_finite():
 def test_unknown_loss_names_the_valid_ones():
     with pytest.raises(ValueError, match="hinge"):
         losses.get_loss("wasserstein-ish")
+
+
+def test_wasserstein_gradients_are_constant():
+    """The critic loss's gradient is -1/n on each real and +1/n on each fake output."""
+    real, fake = jnp.array([5.0, -3.0]), jnp.array([100.0, 0.2])
+    d_real, d_fake = jax.grad(losses.wasserstein_d_loss, argnums=(0, 1))(real, fake)
+    np.testing.assert_allclose(d_real, [-0.5, -0.5])
+    np.testing.assert_allclose(d_fake, [0.5, 0.5])
+
+
+def test_soft_bce_with_hard_targets_is_bce_and_matches_hand_values():
+    real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+    hard = losses.soft_bce_d_loss(real, fake, jnp.ones(2), jnp.zeros(2))
+    assert float(hard) == pytest.approx(float(losses.bce_d_loss(real, fake)), rel=1e-6)
+    # Target 0.9 on real logit 0: 0.9 softplus(0) + 0.1 softplus(0) = log 2, whatever the target.
+    smooth = losses.soft_bce_d_loss(jnp.zeros(1), jnp.zeros(1), jnp.full(1, 0.9), jnp.zeros(1))
+    assert float(smooth) == pytest.approx(2 * math.log(2))
+    # Its gradient in the real logit is sigmoid(l) - t: 0.5 - 0.9 at l = 0.
+    grad = jax.grad(lambda r: losses.soft_bce_d_loss(r, jnp.zeros(1), 0.9, 0.0))(jnp.zeros(1))
+    assert float(grad[0]) == pytest.approx(-0.4)
+
+
+def linear_critic(w):
+    return lambda x: x.reshape((x.shape[0], -1)) @ w
+
+
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_critic_and_positive_otherwise():
+    key = jax.random.key(0)
+    real, fake = jax.random.normal(key, (2, 16, 3))
+    weights = jax.random.uniform(jax.random.key(1), (16,))
+    unit = jnp.array([0.6, 0.0, 0.8])  # |w| = 1: gradient norm 1 everywhere
+    assert float(losses.gradient_penalty(linear_critic(unit), real, fake, weights)) == (
+        pytest.approx(0.0, abs=1e-10)
+    )
+    # |w| = 2: (2 - 1)² = 1; |w| = 0.5: (0.5 - 1)² = 0.25.
+    for scale, expected in ((2.0, 1.0), (0.5, 0.25)):
+        penalty = losses.gradient_penalty(linear_critic(scale * unit), real, fake, weights)
+        assert float(penalty) == pytest.approx(expected, rel=1e-6)
+
+
+def test_gradient_penalty_is_taken_at_the_interpolates():
+    """For D(x) = |x|²/2 the input gradient is x itself, so the penalty is E(|x_hat| - 1)²."""
+    real, fake = jnp.array([[3.0, 4.0]]), jnp.array([[0.0, 0.0]])
+    penalty = losses.gradient_penalty(
+        lambda x: 0.5 * jnp.sum(x * x, axis=1), real, fake, jnp.array([0.5])
+    )
+    assert float(penalty) == pytest.approx((2.5 - 1.0) ** 2)  # x_hat = (1.5, 2)
+
+
+def test_r1_penalty_is_the_squared_input_gradient_norm():
+    real = jax.random.normal(jax.random.key(2), (8, 2, 2))
+    w = jnp.array([1.0, 2.0, -2.0, 0.0])
+    assert float(losses.r1_penalty(linear_critic(w), real)) == pytest.approx(9.0)

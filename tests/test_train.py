@@ -34,7 +34,17 @@ def leaves(tree):
 
 def test_step_returns_metrics_and_advances():
     state, metrics = train_step(make_state(), real_batch(32))
-    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"}
+    assert set(metrics) == {
+        "d_loss",
+        "g_loss",
+        "d_real",
+        "d_fake",
+        "d_grad_norm",
+        "g_grad_norm",
+    } | {
+        "diversity",
+        "d_winning",
+    }
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert 0 < float(metrics["d_real"]) < 1 and 0 < float(metrics["d_fake"]) < 1
     assert int(state.step) == 1

@@ -41,6 +41,10 @@ class TrainingStopped(Exception):
 
 
 EXIT_DIVERGED = 3
+EXIT_UNHEALTHY = 4  # --stop-on-warning stopped the run (state saved)
+# Options checked by StepConfig itself, whose errors name them by field.
+STEP_OPTIONS = ("gp_weight", "r1_gamma", "weight_clip", "real_target", "fake_target")
+STEP_OPTIONS += ("label_flip", "instance_noise")
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
@@ -63,6 +67,7 @@ class TrainConfig:
     # Options a resumed run may change: they alter neither the model nor the data.
     RESUME_SAFE: ClassVar[frozenset[str]] = frozenset(
         {"workdir", "epochs", "log_every", "checkpoint_every", "checkpoint_every_steps"}
+        | {"monitor_window", "collapse_ratio", "stop_on_warning"}
         | {"keep_checkpoints", "keep_best"}
         | {"restart", "overwrite", "lr_g", "lr_d", "devices", "distributed"}
         | {"coordinator_address", "num_processes", "process_id"}
@@ -75,6 +80,7 @@ class TrainConfig:
         "d_fake",
         "d_grad_norm",
         "g_grad_norm",
+        "diversity",
     )
 
     workdir: str = option("runs/experiment", "directory for config, metrics, figures, summary")
@@ -83,8 +89,13 @@ class TrainConfig:
     batch_size: int = option(100, "real samples per discriminator minibatch")
     loss: str = option("non_saturating", "GAN loss", choices=sorted(LOSSES))
     d_steps: int = option(1, "discriminator updates per generator update (k)")
-    lr_g: float = option(2e-4, "generator learning rate (Adam)")
-    lr_d: float = option(2e-4, "discriminator learning rate (Adam)")
+    lr_g: float = option(2e-4, "generator learning rate")
+    lr_d: float = option(2e-4, "discriminator learning rate")
+    optimizer: str = option(
+        "adam",
+        "optimizer of both networks (WGAN's paper used rmsprop)",
+        choices=("adam", "rmsprop"),
+    )
     beta1: float = option(0.5, "Adam beta1 for both networks")
     beta2: float = option(0.999, "Adam beta2 for both networks")
     lr_schedule: str = option(
@@ -93,6 +104,40 @@ class TrainConfig:
     ema_decay: float = option(0.0, "EMA decay of G's weights used for sampling (0 = off)")
     latent_dim: int = option(64, "dimension of the generator's noise input")
     latent: str = option("gaussian", "noise distribution", choices=LATENT_DISTRIBUTIONS)
+    gp_weight: float | None = option(
+        None, "gradient penalty weight λ (default: 10 for --loss wgan_gp, else 0)"
+    )
+    r1_gamma: float = option(0.0, "R1 penalty γ on D's gradient at real data (0 = off)")
+    weight_clip: float | None = option(
+        None, "clip D's weights to [-c, c] (default: 0.01 for --loss wgan, else off)"
+    )
+    real_target: tuple[float, ...] = option(
+        (1.0,), "D's target for real data: T, or LO HI for uniform (0.9 = label smoothing)"
+    )
+    fake_target: tuple[float, ...] = option(
+        (0.0,), "D's target for fakes: T, or LO HI for uniform (0 0.1 = soft labels)"
+    )
+    label_flip: float = option(0.0, "fraction of D's examples with real/fake labels swapped")
+    instance_noise: float = option(
+        0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0 (0 = off)"
+    )
+    instance_noise_steps: int = option(
+        0, "steps over which the instance noise decays to 0 (0 = the whole run)"
+    )
+    d_spectral_norm: bool = option(False, "spectral normalisation of D's layers (Miyato et al.)")
+    g_dropout: float = option(0.0, "dropout rate after G's hidden layers")
+    g_dropout_at_sampling: bool = option(
+        False, "keep G's dropout on when sampling (a second noise source)"
+    )
+    monitor_window: int = option(
+        500, "steps a failure sign (D winning, mode collapse) must last to be reported"
+    )
+    collapse_ratio: float = option(
+        0.25, "report mode collapse when G's batch diversity falls below this share of the data's"
+    )
+    stop_on_warning: bool = option(
+        False, "stop (saving the state, exit status 4) when the health monitor warns"
+    )
     log_every: int = option(0, "steps between log points (0 = once per epoch)")
     checkpoint_every: int = option(
         10, "epochs between checkpoints (0 = only at the end); also saved on SIGTERM/SIGINT"
@@ -148,6 +193,30 @@ class TrainConfig:
         )
         require(not self.overwrite or self.restart, "--overwrite only applies with --restart")
         require(self.devices >= 0, f"--devices must be >= 0, got {self.devices}")
+        require(0 <= self.g_dropout < 1, f"--g-dropout must be in [0, 1), got {self.g_dropout}")
+        require(
+            0 <= self.collapse_ratio <= 1,
+            f"--collapse-ratio must be in [0, 1], got {self.collapse_ratio}",
+        )
+        require(
+            self.monitor_window >= 1, f"--monitor-window must be >= 1, got {self.monitor_window}"
+        )
+        for name in ("real_target", "fake_target"):
+            require(
+                len(getattr(self, name)) in (1, 2),
+                f"--{flag(name)} takes one value or two (LO HI), got {getattr(self, name)}",
+            )
+        require(
+            self.instance_noise_steps >= 0,
+            f"--instance-noise-steps must be >= 0, got {self.instance_noise_steps}",
+        )
+        try:
+            self.step_config()
+        except ValueError as e:  # the step's own checks, named by option
+            message = str(e)
+            for name in STEP_OPTIONS:
+                message = message.replace(name, f"--{flag(name)}")
+            raise UsageError(message) from e
         if self.keep_best is not None:
             name, mode = self.best_checkpoint_metric()
             require(
@@ -163,17 +232,36 @@ class TrainConfig:
         name, _, mode = self.keep_best.partition(":")
         return name, mode
 
+    def model_tricks(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Keyword arguments for the MLP G and D that carry the model-level tricks."""
+        g = {"dropout": self.g_dropout, "dropout_at_sampling": self.g_dropout_at_sampling}
+        return g, {"spectral_norm": self.d_spectral_norm}
+
     def device_share_unit(self) -> int:
         """What each device's share of a minibatch must be a multiple of (PacGAN packs)."""
         return 1
 
-    def step_config(self) -> StepConfig:
+    def step_config(self, total_steps: int = 0) -> StepConfig:
+        """The step's settings; ``total_steps`` (the run's) is where instance noise reaches 0
+        unless ``--instance-noise-steps`` says otherwise."""
+
+        def target_range(values):
+            return (values[0], values[-1])
+
         return StepConfig(
             loss=self.loss,
             d_steps=self.d_steps,
             latent_dim=self.latent_dim,
             latent=self.latent,
             ema_decay=self.ema_decay,
+            gp_weight=self.gp_weight,
+            r1_gamma=self.r1_gamma,
+            weight_clip=self.weight_clip,
+            real_target=target_range(self.real_target),
+            fake_target=target_range(self.fake_target),
+            label_flip=self.label_flip,
+            instance_noise=self.instance_noise,
+            instance_noise_steps=self.instance_noise_steps or total_steps,
         )
 
 
@@ -276,11 +364,14 @@ def cli_main(
 def make_optimizer(
     lr: float, config: TrainConfig, total_steps: int
 ) -> optax.GradientTransformation:
-    """Adam with ``config``'s betas and learning-rate schedule over ``total_steps`` updates."""
+    """Adam (with ``config``'s betas) or RMSprop, the learning rate following ``config``'s
+    schedule over ``total_steps`` updates."""
     if config.lr_schedule == "linear":
         lr = optax.linear_schedule(lr, 0.0, total_steps)
     elif config.lr_schedule == "cosine":
         lr = optax.cosine_decay_schedule(lr, total_steps)
+    if config.optimizer == "rmsprop":
+        return optax.rmsprop(lr)
     return optax.adam(lr, b1=config.beta1, b2=config.beta2)
 
 
@@ -298,7 +389,7 @@ def init_state(
         g_tx=make_optimizer(config.lr_g, config, total_steps),
         d_tx=make_optimizer(config.lr_d, config, total_steps * config.d_steps),
         key=jax.random.key(config.seed) if key is None else key,
-        config=config.step_config(),
+        config=config.step_config(total_steps),
     )
 
 

@@ -64,9 +64,10 @@ class Config(TrainConfig):
 
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     """G and D: ELU MLPs of the same widths; D optionally with the minibatch statistic."""
-    generator = MLPGenerator((1,), hidden=config.hidden, act="elu")
+    g_tricks, d_tricks = config.model_tricks()
+    generator = MLPGenerator((1,), hidden=config.hidden, act="elu", **g_tricks)
     discriminator = MLPDiscriminator(
-        hidden=config.hidden, act="elu", minibatch_features=config.minibatch_features
+        hidden=config.hidden, act="elu", minibatch_features=config.minibatch_features, **d_tricks
     )
     return generator, discriminator
 

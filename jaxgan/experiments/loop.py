@@ -36,11 +36,13 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import DataError
 from jaxgan.experiments.common import (
     EXIT_DIVERGED,
+    EXIT_UNHEALTHY,
     TrainConfig,
     TrainingStopped,
     UsageError,
     flag,
 )
+from jaxgan.monitor import HealthMonitor
 from jaxgan.parallel import (
     data_mesh,
     host_local,
@@ -73,7 +75,8 @@ class Run:
         local copy in this process (``fit`` places it on the mesh).
       progress: what the loop keeps on the host and checkpoints with the state: ``epoch``
         (completed), ``wall_s`` (training time over all sessions), ``timed_steps``/``timed_s``
-        (for the throughput, compilation excluded), ``last`` (the latest logged values).
+        (for the throughput, compilation excluded), ``last`` (the latest logged values),
+        ``monitor`` (the health monitor's counts and warnings).
       mesh: the devices that split each batch (None: one device).
     """
 
@@ -95,14 +98,18 @@ def _report(line: str) -> None:
 
 
 def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: str) -> list[str]:
-    """The options, unsafe to change on resume, whose values differ from the earlier run's."""
+    """The options, unsafe to change on resume, whose values differ from the earlier run's.
+
+    An option the earlier run's jaxgan did not have yet counts as its default."""
     current = config_record(config, experiment)
+    defaults = config_record(type(config)(), experiment)
     changed = []
     for name in sorted(previous.keys() | current.keys()):
-        if name in config.RESUME_SAFE or previous.get(name) == current.get(name):
+        before = previous.get(name, defaults.get(name))
+        if name in config.RESUME_SAFE or before == current.get(name):
             continue
         label = "experiment" if name == "experiment" else f"--{flag(name)}"
-        changed.append(f"{label} {previous.get(name)!r} -> {current.get(name)!r}")
+        changed.append(f"{label} {before!r} -> {current.get(name)!r}")
     return changed
 
 
@@ -280,6 +287,8 @@ def fit(
         run_chunk = sharded_train_epoch(run.mesh, config.batch_size, chunk_arg)
     step = int(run.state.step)
     last: dict[str, float] = progress.get("last", {})
+    health = HealthMonitor(config.monitor_window, config.collapse_ratio)
+    health.state = progress.setdefault("monitor", health.state)
 
     def summary(status: str, **extra) -> dict[str, Any]:
         timed_s = progress["timed_s"]
@@ -289,6 +298,7 @@ def fit(
             "steps": step,
             "wall_s": progress["wall_s"],
             "train_steps_per_s": progress["timed_steps"] / timed_s if timed_s else None,
+            "warnings": health.state["warnings"],
             **last,
             **extra,
         }
@@ -340,6 +350,12 @@ def fit(
                     for at, values in _windows(pending, window_start, every, flush=True):
                         writer.log(at, {"epoch": epoch, **values})
                     raise diverged(step + bad[0] + 1, bad[1], epoch)
+                warnings = health.update(step, metrics)
+                unlogged = progress.setdefault("unlogged_warnings", [])
+                unlogged.extend(warnings)
+                for w in warnings:
+                    if is_primary():
+                        tqdm.write(w["message"], file=sys.stderr)
                 step += chunk
                 epoch_done = step == epoch * per_epoch
                 points = list(_windows(pending, window_start, every, flush=epoch_done))
@@ -347,15 +363,29 @@ def fit(
                     extra = jsonable(on_epoch(host_local(state), epoch))
                     points[-1] = (points[-1][0], {**points[-1][1], **extra})  # one record
                 for at, values in points:
-                    writer.log(at, {"epoch": epoch, **values})
+                    # a warning goes into the record of the first log point at or after it
+                    kinds = [w["kind"] for w in unlogged if w["step"] <= at]
+                    unlogged[:] = [w for w in unlogged if w["step"] > at]
+                    writer.log(
+                        at, {"epoch": epoch, **values, **({"warnings": kinds} if kinds else {})}
+                    )
                     last = {**last, **values}
                 completed = epoch if epoch_done else epoch - 1
                 progress.update(epoch=completed, last=last, pending=pending)
                 finished = epoch_done and epoch == config.epochs
-                if finished or stop or _save_due(config, step, epoch, epoch_done):
+                unhealthy = bool(warnings) and config.stop_on_warning and not finished
+                if finished or stop or unhealthy or _save_due(config, step, epoch, epoch_done):
                     checkpointer.save(step, state, progress, metrics=last)
                 shown = {"step": str(step), **{k: f"{last[k]:.3f}" for k in metrics if k in last}}
                 bar.set_postfix(shown, **{"steps/s": f"{chunk / elapsed:.0f}"}, refresh=False)
+                if unhealthy:
+                    checkpointer.wait()
+                    bar.close()
+                    writer.summary(summary("unhealthy"))
+                    raise TrainingStopped(
+                        f"stopped at step {step} (--stop-on-warning): {warnings[0]['message']}",
+                        EXIT_UNHEALTHY,
+                    )
                 if stop and not finished:
                     checkpointer.wait()
                     bar.close()

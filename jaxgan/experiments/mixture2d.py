@@ -108,12 +108,16 @@ class Config(TrainConfig):
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     """G and D as configured (ReLU MLP generator; LeakyReLU or maxout discriminator)."""
     config = config.resolved()
-    generator = MLPGenerator((2,), hidden=config.g_hidden, batch_norm=config.g_batch_norm)
+    g_tricks, d_tricks = config.model_tricks()
+    generator = MLPGenerator(
+        (2,), hidden=config.g_hidden, batch_norm=config.g_batch_norm, **g_tricks
+    )
     discriminator = MLPDiscriminator(
         hidden=config.d_hidden,
         maxout_pieces=config.d_maxout,
         pack=config.pack,
         minibatch_std=config.d_minibatch_std,
+        **d_tricks,
     )
     return generator, discriminator
 

@@ -109,9 +109,12 @@ class Config(TrainConfig):
 
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     """The tutorial's generator and discriminator (widths from the config)."""
-    generator = MLPGenerator(IMAGE_SHAPE, hidden=config.g_hidden, act="relu", out_act="tanh")
+    g_tricks, d_tricks = config.model_tricks()
+    generator = MLPGenerator(
+        IMAGE_SHAPE, hidden=config.g_hidden, act="relu", out_act="tanh", **g_tricks
+    )
     discriminator = MLPDiscriminator(
-        hidden=config.d_hidden, act="leaky_relu", dropout=config.d_dropout
+        hidden=config.d_hidden, act="leaky_relu", dropout=config.d_dropout, **d_tricks
     )
     return generator, discriminator
 

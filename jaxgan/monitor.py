@@ -1,0 +1,104 @@
+"""Training-health monitor: says when a GAN run is failing, while it runs.
+
+Two per-step indicators are computed inside the compiled step (so they cost no extra
+device-to-host transfer: they come back with the step's other metrics):
+
+- ``d_winning`` (0 or 1): D's loss near zero and, for the cross-entropy losses, D(G(z)) near
+  zero: D separates real from fake so well that G's gradients vanish;
+- ``diversity``: the mean pairwise distance within G's batch over that within a real batch; a
+  generator that collapses onto a few modes has a ratio far below 1.
+
+:class:`HealthMonitor` watches them on the host: a condition that holds for ``window``
+consecutive steps raises one warning (again only after it has cleared), naming likely
+remedies. The wasserstein critics' losses are unbounded, so ``d_winning`` is never set for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# D's loss below which D "wins" (loss near zero): about 7 % of its value when D is at chance
+# (2 log 2 for cross-entropy, 1/4 for least squares at outputs 1/2, 2 for hinge at 0).
+WINNING_D_LOSS = {"minimax": 0.1, "non_saturating": 0.1, "lsgan": 0.02, "hinge": 0.1}
+WINNING_D_FAKE = 0.05  # D(G(z)) near zero, for the cross-entropy losses
+
+REMEDIES = {
+    "d_winning": "D is winning: G's gradients vanish. Try a lower --lr-d or a higher --lr-g, "
+    "--real-target 0.9 (one-sided label smoothing), --instance-noise 0.1, --label-flip 0.05, "
+    "fewer --d-steps, or --loss non_saturating / wgan_gp",
+    "mode_collapse": "possible mode collapse: G's samples are far less diverse than the data. "
+    "Try --ema-decay 0.999, minibatch standard deviation or packing in D, a lower learning "
+    "rate, or --loss wgan_gp",
+}
+
+
+def d_winning(loss: str, d_loss: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """1.0 when D is winning this step (see the module docstring), else 0.0."""
+    if loss not in WINNING_D_LOSS:
+        return jnp.zeros(())
+    winning = d_loss < WINNING_D_LOSS[loss]
+    if loss in ("minimax", "non_saturating"):
+        winning &= d_fake < WINNING_D_FAKE
+    return winning.astype(jnp.float32)
+
+
+def mean_pairwise_distance(x: jax.Array) -> jax.Array:
+    """Mean Euclidean distance between the distinct samples of a batch ``[n, ...]``."""
+    x = x.reshape((x.shape[0], -1))
+    sq = jnp.sum(x * x, axis=1)
+    dist = jnp.sqrt(jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
+    n = x.shape[0]
+    return (jnp.sum(dist) - jnp.trace(dist)) / (n * (n - 1))
+
+
+def diversity(fake: jax.Array, real: jax.Array) -> jax.Array:
+    """G's batch diversity relative to a real batch's (1 = as diverse as the data)."""
+    fake, real = jax.lax.stop_gradient((fake, real))
+    return mean_pairwise_distance(fake) / (mean_pairwise_distance(real) + 1e-12)
+
+
+@dataclasses.dataclass
+class HealthMonitor:
+    """Turns the per-step indicators into warnings.
+
+    Attributes:
+      window: consecutive steps a condition must hold before it is reported.
+      collapse_ratio: ``diversity`` below this counts as collapse.
+      state: consecutive counts and the warnings so far; JSON-able, saved with checkpoints.
+    """
+
+    window: int = 500
+    collapse_ratio: float = 0.25
+    state: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {"d_winning": 0, "mode_collapse": 0, "warnings": []}
+    )
+
+    def update(self, first_step: int, metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Feeds the per-step metrics of steps ``first_step + 1, ...``; returns new warnings,
+        each ``{"step", "kind", "message"}``."""
+        conditions = {
+            "d_winning": np.asarray(metrics["d_winning"]) > 0.5,
+            "mode_collapse": np.asarray(metrics["diversity"]) < self.collapse_ratio,
+        }
+        new = []
+        for kind, holds in conditions.items():
+            for i, h in enumerate(holds.tolist()):
+                count = self.state[kind] + 1 if h else 0
+                self.state[kind] = count
+                if count == self.window:
+                    step = first_step + i + 1
+                    new.append(
+                        {
+                            "step": step,
+                            "kind": kind,
+                            "message": f"warning at step {step}: {REMEDIES[kind]} "
+                            f"(held for {self.window} steps)",
+                        }
+                    )
+        self.state["warnings"].extend(new)
+        return new
