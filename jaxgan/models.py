@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
@@ -156,3 +157,103 @@ class MLPDiscriminator(nn.Module):
             if self.dropout:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return dense(1, h, **sn)[:, 0]
+
+
+# --- DCGAN (Radford et al. 2016), as in the PyTorch DCGAN tutorial.
+
+DCGAN_RESOLUTIONS = (32, 64, 96)
+_DCGAN_INIT = nn.initializers.normal(0.02)  # weights N(0, 0.02), the paper's
+
+
+def _bn_scale_init(key, shape, dtype=jnp.float32):
+    """Batch-norm scale N(1, 0.02), the tutorial's ``weights_init``."""
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def dcgan_layout(resolution: int) -> tuple[int, int]:
+    """``(stride-2 layers, base size)``: the spatial size doubles from ``base`` to
+    ``resolution`` (4 → 32 in 3 layers, 4 → 64 and 6 → 96 in 4)."""
+    if resolution not in DCGAN_RESOLUTIONS:
+        raise ValueError(f"DCGAN resolution must be one of {DCGAN_RESOLUTIONS}, got {resolution}")
+    layers = 3 if resolution == 32 else 4
+    return layers, resolution >> layers
+
+
+def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+    """PyTorch's BatchNorm2d defaults (momentum 0.1, eps 1e-5); with ``axis_name`` the batch
+    statistics are those of the global batch over that device axis."""
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        scale_init=_bn_scale_init,
+        axis_name=axis_name if train else None,
+    )
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator: z → a ``base × base`` map of ``width · 2^(layers-1)`` channels (a
+    transposed convolution of the 1×1 input), then 4×4 stride-2 transposed convolutions that
+    halve the channels and double the size, batch norm and ReLU after each but the last,
+    tanh out. At 64×64×3 with width 64 it has the tutorial's 3,576,704 parameters.
+
+    Attributes:
+      resolution: 32, 64 or 96.
+      channels: output channels (1 for MNIST, 3 for colour).
+      width: ngf, the channels before the output layer.
+      axis_name: the data-parallel axis to compute batch statistics over (None: per device).
+    """
+
+    resolution: int = 64
+    channels: int = 3
+    width: int = 64
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        layers, base = dcgan_layout(self.resolution)
+        h = z.reshape((z.shape[0], 1, 1, -1))
+        features = self.width * 2 ** (layers - 1)
+        h = nn.ConvTranspose(
+            features, (base, base), padding="VALID", use_bias=False, kernel_init=_DCGAN_INIT
+        )(h)
+        for _ in range(layers):
+            h = nn.relu(_batch_norm(train, self.axis_name)(h))
+            last = features == self.width
+            features = self.channels if last else features // 2
+            h = nn.ConvTranspose(
+                features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+                kernel_init=_DCGAN_INIT,
+            )(h)  # fmt: skip
+        return jnp.tanh(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator: 4×4 stride-2 convolutions doubling the channels from ``width``,
+    LeakyReLU(0.2), batch norm on all but the first, then a ``base × base`` convolution to one
+    logit per image. At 64×64×3 with width 64 it has the tutorial's 2,765,568 parameters.
+
+    Attributes:
+      resolution: 32, 64 or 96 (of the images it judges).
+      width: ndf, the channels of the first layer.
+      axis_name: the data-parallel axis to compute batch statistics over (None: per device).
+    """
+
+    resolution: int = 64
+    width: int = 64
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        layers, base = dcgan_layout(self.resolution)
+        h = x
+        for i in range(layers):
+            h = nn.Conv(
+                self.width * 2**i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                use_bias=False, kernel_init=_DCGAN_INIT,
+            )(h)  # fmt: skip
+            if i:
+                h = _batch_norm(train, self.axis_name)(h)
+            h = nn.leaky_relu(h, negative_slope=0.2)
+        h = nn.Conv(1, (base, base), padding="VALID", use_bias=False, kernel_init=_DCGAN_INIT)(h)
+        return h.reshape((x.shape[0],))
