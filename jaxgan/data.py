@@ -1,7 +1,8 @@
 """Datasets as host arrays: synthetic distributions, MNIST-style IDX files, tensorflow-datasets.
 
 Every loader returns a dict of arrays (so labels can ride along): ``{"x": float32}`` for the
-synthetic sets, ``{"image": uint8 [N, H, W, C], "label": int32 [N]}`` for image datasets. The
+synthetic sets, ``{"image": uint8 [N, H, W, C], "label": int32 [N]}`` for image datasets
+(IDX files, tensorflow-datasets, or any folder of JPEG/PNG images). The
 experiment puts the data on the device once and scales images there (:func:`scale_images`).
 
 Problems with the data (missing, truncated or corrupt files; no network for a download) raise
@@ -13,7 +14,9 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +185,68 @@ def load_tfds(
         "image": np.concatenate([b["image"] for b in batches]).astype(np.uint8),
         "label": np.concatenate([b["label"] for b in batches]).astype(np.int32),
     }
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _square_resize(image, size: int):
+    """Centre crop to a square (the shorter side), then resize to ``size`` × ``size``."""
+    from PIL import Image
+
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize(
+        (size, size), Image.Resampling.BICUBIC
+    )
+
+
+def load_image_folder(
+    directory: str | os.PathLike,
+    size: int,
+    *,
+    channels: int = 3,
+    report: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Every JPEG/PNG image under ``directory`` (recursively, in sorted order), centre-cropped
+    to a square and resized to ``size`` × ``size``, as RGB (``channels`` 3) or grayscale (1).
+
+    Labels follow torchvision's ImageFolder: the index of the image's top-level subdirectory in
+    sorted order (0 for images directly in ``directory``). Files that cannot be decoded are
+    skipped and counted in one line passed to ``report`` (default: stderr).
+
+    Raises:
+      DataError: the directory is missing, holds no JPEG/PNG files, or none of them decodes.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a directory; point --data-dir at a folder of images")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"{root} holds no JPEG or PNG images ({', '.join(IMAGE_SUFFIXES)})")
+    classes = sorted({p.relative_to(root).parts[0] for p in paths if p.parent != root})
+    images, labels, skipped = [], [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image = _square_resize(image.convert("RGB" if channels == 3 else "L"), size)
+        except (OSError, UnidentifiedImageError, ValueError):
+            skipped.append(path)
+            continue
+        images.append(np.asarray(image, np.uint8).reshape(size, size, channels))
+        labels.append(0 if path.parent == root else classes.index(path.relative_to(root).parts[0]))
+    if not images:
+        raise DataError(f"none of the {len(paths)} image files under {root} could be read")
+    if skipped:
+        line = (
+            f"skipped {len(skipped)} unreadable of {len(paths)} image files under {root} "
+            f"(first: {skipped[0].relative_to(root)})"
+        )
+        (report or (lambda text: print(text, file=sys.stderr)))(line)
+    return {"image": np.stack(images), "label": np.array(labels, np.int32)}
 
 
 def scale_images(images):
