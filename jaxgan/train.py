@@ -311,7 +311,12 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
       minimised), ``d_real`` and ``d_fake`` (mean ``sigmoid`` of D's logits on the last real and
       fake minibatch: D(x) and D(G(z)) for the cross-entropy losses), and ``d_grad_norm``
       (the largest of the k updates) and ``g_grad_norm``, the global norms of the gradients
-      applied: non-finite exactly when a gradient is, which is how training notices divergence.
+      applied: non-finite exactly when a gradient is, which is how training notices divergence;
+      and the health monitor's ``diversity`` and ``d_winning`` (:mod:`jaxgan.monitor`; under
+      ``axis_name`` diversity is each device's own batch's, averaged).
+
+    The step's settings (``state.config``) add the penalties, weight clipping, label targets
+    and instance noise; their random draws, like the noise, are made for the global batch.
     """
     cfg = state.config
     loss = get_loss(cfg.loss)
