@@ -94,25 +94,29 @@ def test_load_test_images_from_tfds(monkeypatch):
     assert images.shape == (30, 28, 28, 1) and images.dtype == np.uint8
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ([], "give either --workdir DIR or --real-halves"),
-        (["--workdir", "w", "--real-halves"], "give either --workdir DIR or --real-halves"),
-        (["--workdir", "w", "--num", "5"], "--num must be >= 10"),
-        (["--workdir", "does-not-exist"], "config.json is missing"),
-    ],
-)
-def test_evaluate_errors_are_one_line(args, message, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "jaxgan.evaluate", *args],
+def test_evaluate_errors_are_one_line(tmp_path, capsys):
+    proc = subprocess.run(  # once as a user runs it: one line, no traceback
+        [sys.executable, "-m", "jaxgan.evaluate", "--workdir", "does-not-exist"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=120,
     )
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "python -m jaxgan.evaluate: error: does-not-exist/config.json is missing or not a "
+        "jaxgan run config ([Errno 2] No such file or directory: "
+        "'does-not-exist/config.json')"
+    ]
+    for args, message in [
+        ([], "give either --workdir DIR or --real-halves"),
+        (["--workdir", "w", "--real-halves"], "give either --workdir DIR or --real-halves"),
+        (["--workdir", "w", "--num", "5"], "--num must be >= 10"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            evaluate.main(args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and len(err.splitlines()) == 1
 
 
 def test_evaluate_refuses_runs_that_are_not_mnist(tmp_path, capsys):

@@ -150,7 +150,7 @@ def test_monitor_warns_once_per_sustained_episode():
 
 def run_gaussian1d(tmp_path, name, *options):
     workdir = tmp_path / name
-    argv = ["--workdir", str(workdir), "--epochs", "4", "--num-train", "20000", *options]
+    argv = ["--workdir", str(workdir), "--num-train", "20000", *options]
     try:
         gaussian1d.main(argv)
     except SystemExit as e:
@@ -159,21 +159,16 @@ def run_gaussian1d(tmp_path, name, *options):
 
 
 def test_monitor_stays_silent_on_a_healthy_run_and_stops_a_failing_one(tmp_path, capsys):
-    healthy, code = run_gaussian1d(tmp_path, "healthy")
+    # The default settings on a fifth of the data, 1,500 steps: three default windows (500).
+    healthy, code = run_gaussian1d(tmp_path, "healthy", "--epochs", "15")
     summary = json.loads((healthy / "summary.json").read_text())
-    assert code == 0 and summary["warnings"] == [] and summary["status"] == "completed"
-    # G learning 1,000 times slower than D with a far too high lr: D wins at once.
+    assert code == 0 and summary["status"] == "completed" and summary["steps"] == 1500
+    assert summary["warnings"] == []
+    # G learning 10,000 times slower than D with a far too high lr: D wins at once.
     failing, code = run_gaussian1d(
-        tmp_path,
-        "failing",
-        "--lr-d",
-        "0.01",
-        "--lr-g",
-        "1e-6",
-        "--monitor-window",
-        "50",
-        "--stop-on-warning",
-    )
+        tmp_path, "failing", "--epochs", "4", "--lr-d", "0.01", "--lr-g", "1e-6",
+        "--monitor-window", "50", "--stop-on-warning",
+    )  # fmt: skip
     assert code == 4
     summary = json.loads((failing / "summary.json").read_text())
     assert summary["status"] == "unhealthy" and summary["warnings"][0]["kind"] == "d_winning"
