@@ -4,10 +4,12 @@
     python -m jaxgan.evaluate --real-halves --data-dir ../shared/data/mnist
 
 Features and class probabilities come from the shipped MNIST classifier
-(:mod:`jaxgan.classifier`). By default the generated samples come from the run's own
-evaluation noise, so the numbers equal those the MNIST experiment put in summary.json;
-``--seed`` draws other noise. ``--real-halves`` scores a random half of the test images (5,000)
-against the other half: the floor a perfect generator would reach at that sample size.
+(:mod:`jaxgan.classifier`). Conditional runs draw every class equally often and also report
+``label_accuracy``: how often the classifier sees the digit G was asked for. By default the
+generated samples come from the run's own evaluation noise, so the numbers equal those the
+MNIST experiment put in summary.json; ``--seed`` draws other noise. ``--real-halves`` scores a
+random half of the test images (5,000) against the other half: the floor a perfect generator
+would reach at that sample size.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from jaxgan import classifier, data, generate, metrics
 from jaxgan.experiments.common import OneLineParser
-from jaxgan.train import GANState, evaluation_noise, sample_latent
+from jaxgan.train import GANState, balanced_labels, evaluation_noise, sample_latent
 from jaxgan.workdir import read_config, write_json
 
 EVAL_FILE = "eval.json"
@@ -41,8 +43,10 @@ class MNISTEvaluator:
         self.real_features, _ = classifier.features_and_probs(real_images)
         self.seed = seed
 
-    def __call__(self, fake_images: np.ndarray) -> dict[str, float]:
-        """The metrics of uint8 ``[M, 28, 28, 1]`` images, with the sample counts."""
+    def __call__(self, fake_images: np.ndarray, labels: np.ndarray | None = None) -> dict:
+        """The metrics of uint8 ``[M, 28, 28, 1]`` images, with the sample counts; with the
+        ``labels`` a conditional G was asked for, also :func:`~jaxgan.metrics.label_accuracy`.
+        """
         fake_features, probs = classifier.features_and_probs(fake_images)
         real = self.real_features
         kid, kid_std = metrics.kernel_inception_distance(real, fake_features, seed=self.seed)
@@ -56,9 +60,14 @@ class MNISTEvaluator:
             "classes_covered": classes["classes_covered"],
             "class_kl": classes["class_kl"],
             "mnist_score": classes["classifier_score"],
+            **({} if labels is None else metrics.label_accuracy(probs, labels)),
             "num_fake": len(fake_images),
             "num_real": len(real),
         }
+
+    def score(self, state: GANState, num: int, seed: int | None = None) -> dict:
+        """The metrics of ``num`` samples of ``state``'s G (see :func:`generated_images`)."""
+        return self(*generated_images(state, num, seed))
 
 
 def load_test_images(data_dir: str | None, tfds_data_dir: str | None = None) -> np.ndarray:
@@ -68,28 +77,53 @@ def load_test_images(data_dir: str | None, tfds_data_dir: str | None = None) -> 
     return data.load_tfds("mnist", "test", tfds_data_dir)["image"]
 
 
-def generated_images(state: GANState, num: int, seed: int | None = None) -> np.ndarray:
-    """``num`` uint8 samples of the run: from its evaluation noise, or from ``seed``'s noise."""
+def run_evaluator(data_dir: str | None, tfds_data_dir: str | None = None) -> MNISTEvaluator:
+    """The evaluator of a training run: the test images of ``data_dir`` (IDX) or tfds; a
+    missing test split is an error that says how to train without the evaluation."""
+    try:
+        return MNISTEvaluator(load_test_images(data_dir, tfds_data_dir))
+    except data.DataError as e:
+        raise data.DataError(f"{e}; or pass --eval-samples 0 to skip the evaluation") from e
+
+
+def as_mnist(images: np.ndarray) -> np.ndarray:
+    """uint8 digits of another size brought to MNIST's 28×28: the centre of 32×32 images (MNIST
+    padded to 32 by :func:`jaxgan.data.pad_images`), else a resize (64×64, 96×96)."""
+    if images.shape[1:3] == (28, 28):
+        return images
+    if images.shape[1:3] == (32, 32):
+        return images[:, 2:30, 2:30]
+    return data.resize_images(images, 28)
+
+
+def generated_images(
+    state: GANState, num: int, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``num`` uint8 samples of the run (as 28×28 digits, :func:`as_mnist`), from its evaluation
+    noise or from ``seed``'s noise, and the labels they were drawn for: every class equally often
+    in a conditional run, else None.
+    """
     z = (
         evaluation_noise(state, num)
         if seed is None
         else sample_latent(jax.random.key(seed), num, state.config)
     )
-    return data.to_uint8(generate.sample(state, z))
+    labels = balanced_labels(num, state.config)
+    images = as_mnist(data.to_uint8(generate.sample(state, z, labels)))
+    return images, None if labels is None else np.asarray(labels)
 
 
 def evaluate_run(workdir: Path, num: int, seed: int | None, data_dir: str | None) -> dict:
     """Evaluates the newest checkpoint of the MNIST run in ``workdir``; writes eval.json."""
     recorded = read_config(workdir)
-    mnist_run = {"experiment": "mnist", "dataset": "mnist"}
-    if recorded is not None and {k: recorded.get(k) for k in mnist_run} != mnist_run:
+    if recorded is not None and recorded.get("dataset") != "mnist":
         raise data.DataError(
             f"{workdir} holds a {recorded.get('experiment')} run on {recorded.get('dataset')}: "
             "the evaluation classifier knows MNIST digits only"
         )
     config, state = generate.load_run(workdir)
     real = load_test_images(data_dir or config.data_dir, config.tfds_data_dir)
-    result = MNISTEvaluator(real)(generated_images(state, num, seed))
+    result = MNISTEvaluator(real).score(state, num, seed)
     result.update(step=int(state.step), noise="evaluation" if seed is None else f"seed {seed}")
     write_json(workdir / EVAL_FILE, result)
     return result

@@ -231,6 +231,28 @@ def r1_penalty(critic: Callable[[Array], Array], real: Array) -> Array:
     return jnp.mean(jnp.sum(jnp.square(_input_gradients(critic, real)), axis=1))
 
 
+def class_loss(class_logits: Array, labels: Array) -> Array:
+    """The auxiliary classifier's loss of AC-GAN (Odena et al. 2017): the mean softmax
+    cross-entropy ``-E[log p(c | x)]`` of D's class logits against the labels.
+
+    D adds it on real and generated samples (with the labels G was asked for), G on its own
+    samples: both want generated samples that are recognisably of their class.
+
+    Args:
+      class_logits: ``[n, num_classes]`` logits.
+      labels: ``[n]`` integer labels.
+
+    Returns:
+      The scalar loss; ``log(num_classes)`` for uniform logits.
+
+    Example:
+      >>> float(class_loss(jnp.zeros((1, 4)), jnp.array([2])))  # log 4
+      1.3862...
+    """
+    log_p = jax.nn.log_softmax(class_logits, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None].astype(jnp.int32), axis=-1))
+
+
 class GANLoss(NamedTuple):
     """A discriminator loss and the generator loss that plays against it."""
 

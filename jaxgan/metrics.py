@@ -269,3 +269,16 @@ def class_statistics(probs: np.ndarray, *, min_fraction: float = 0.02) -> dict[s
         "class_kl": float(np.sum(seen * np.log(seen * num_classes))),
         "classifier_score": float(np.exp(kl.mean())),
     }
+
+
+def label_accuracy(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """How often a classifier finds the class a conditional generator was asked for.
+
+    ``label_accuracy``: the share of samples whose argmax class (of ``probs [n, C]``) equals
+    their requested label (``labels [n]``); ``label_accuracy_min``: the same share within the
+    worst requested class, so one class G cannot draw is not hidden by the average.
+    """
+    labels = np.asarray(labels)
+    hits = np.asarray(probs).argmax(axis=1) == labels
+    per_class = [hits[labels == c].mean() for c in np.unique(labels)]
+    return {"label_accuracy": float(hits.mean()), "label_accuracy_min": float(min(per_class))}

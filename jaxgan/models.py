@@ -4,8 +4,16 @@ Generators map latent vectors ``z`` of shape ``[batch, latent_dim]`` to samples 
 ``sample_shape``; discriminators map samples to *logits* of shape ``[batch]`` (never
 probabilities: the losses apply the log-sigmoid themselves, which is numerically stable).
 
-Every module takes ``train: bool`` so that batch norm (and, later, dropout) can switch between
-batch statistics and running averages; modules without such layers simply ignore it.
+Every module takes ``train: bool`` so that batch norm and dropout can switch between batch
+statistics and running averages; modules without such layers simply ignore it.
+
+Conditional GANs: a generator with ``num_classes > 0`` takes integer labels ``[batch]`` after
+``z`` and concatenates them (one-hot, or a learned embedding) to its input. A discriminator's
+``conditioning`` says how it uses labels (:data:`D_CONDITIONINGS`): ``"concat"`` appends them to
+its input (Mirza & Osindero 2014), ``"projection"`` adds the inner product of a label embedding
+with its last features to the logit (Miyato & Koyama 2018), both taking labels after ``x``;
+``"classifier"`` takes no labels and returns ``(logits, class_logits [batch, num_classes])``,
+the auxiliary classifier of AC-GAN (Odena et al. 2017).
 """
 
 from __future__ import annotations
@@ -33,6 +41,60 @@ def activation(name: str) -> Callable[[jnp.ndarray], jnp.ndarray]:
     return ACTIVATIONS[name]
 
 
+D_CONDITIONINGS = ("none", "concat", "projection", "classifier")
+
+
+def label_features(labels: jnp.ndarray, num_classes: int, embed_dim: int) -> jnp.ndarray:
+    """Labels ``[batch]`` as features: one-hot (``embed_dim`` 0) or a learned embedding of
+    ``embed_dim``. Call it inside a module's compact method (the embedding is its submodule)."""
+    if embed_dim:
+        return nn.Embed(num_classes, embed_dim)(labels)
+    return jax.nn.one_hot(labels, num_classes)
+
+
+def _check_labels(module: nn.Module, labels: jnp.ndarray | None, takes_labels: bool) -> None:
+    if takes_labels and labels is None:
+        raise ValueError(f"{type(module).__name__} is conditional: call it with labels")
+    if labels is not None and not takes_labels:
+        raise ValueError(f"{type(module).__name__} takes no labels (it is not class-conditional)")
+
+
+def conditional_generator_input(
+    module: nn.Module, z: jnp.ndarray, labels: jnp.ndarray | None
+) -> jnp.ndarray:
+    """``z``, with the labels' features appended when ``module.num_classes > 0``."""
+    _check_labels(module, labels, module.num_classes > 0)
+    if not module.num_classes:
+        return z
+    return jnp.concatenate(
+        [z, label_features(labels, module.num_classes, module.label_embed).astype(z.dtype)], -1
+    )
+
+
+def conditional_output(
+    module: nn.Module, features: jnp.ndarray, logits: jnp.ndarray, labels: jnp.ndarray | None
+):
+    """A discriminator's output from its last ``features [batch, F]`` and ``logits [batch]``,
+    after ``module.conditioning``: the logits, plus the projection term, or with class logits.
+    """
+    if module.conditioning == "projection":
+        embedding = nn.Embed(module.num_classes, features.shape[-1], name="label_projection")
+        return logits + jnp.sum(embedding(labels) * features, axis=-1)
+    if module.conditioning == "classifier":
+        return logits, nn.Dense(module.num_classes, name="class_head")(features)
+    return logits
+
+
+def _check_conditioning(module: nn.Module, labels: jnp.ndarray | None) -> None:
+    if module.conditioning not in D_CONDITIONINGS:
+        raise ValueError(
+            f"unknown conditioning {module.conditioning!r}; choose one of {D_CONDITIONINGS}"
+        )
+    if module.conditioning != "none" and module.num_classes < 2:
+        raise ValueError(f"conditioning {module.conditioning!r} needs num_classes >= 2")
+    _check_labels(module, labels, module.conditioning in ("concat", "projection"))
+
+
 class MLPGenerator(nn.Module):
     """Fully connected generator: ``hidden`` layers, then a linear map to ``sample_shape``.
 
@@ -45,6 +107,8 @@ class MLPGenerator(nn.Module):
       dropout: dropout rate after each hidden layer while training (needs a ``"dropout"`` rng).
       dropout_at_sampling: keep the dropout on when sampling too: a second source of noise
         (as pix2pix's generator uses it), so samples vary with the sampling key as well as z.
+      num_classes: > 0 makes G class-conditional: it takes labels after ``z``.
+      label_embed: the labels' learned embedding size (0: one-hot).
     """
 
     sample_shape: Sequence[int]
@@ -54,10 +118,14 @@ class MLPGenerator(nn.Module):
     batch_norm: bool = False
     dropout: float = 0.0
     dropout_at_sampling: bool = False
+    num_classes: int = 0
+    label_embed: int = 0
 
     @nn.compact
-    def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
-        h = z
+    def __call__(
+        self, z: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True
+    ) -> jnp.ndarray:
+        h = conditional_generator_input(self, z, labels)
         for width in self.hidden:
             h = nn.Dense(width)(h)
             if self.batch_norm:
@@ -128,6 +196,9 @@ class MLPDiscriminator(nn.Module):
         concatenated, returning ``batch // pack`` logits; a batch of near-identical samples is
         then easy to reject, which penalises mode collapse.
       spectral_norm: spectrally normalise every dense layer (see :func:`dense`).
+      conditioning: how D uses class labels, one of :data:`D_CONDITIONINGS`.
+      num_classes: the number of classes (conditional D only).
+      label_embed: with ``"concat"``, the labels' learned embedding size (0: one-hot).
     """
 
     hidden: Sequence[int] = (256, 256)
@@ -138,12 +209,21 @@ class MLPDiscriminator(nn.Module):
     pack: int = 1
     dropout: float = 0.0
     spectral_norm: bool = False
+    conditioning: str = "none"
+    num_classes: int = 0
+    label_embed: int = 0
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
+        _check_conditioning(self, labels)
         if x.shape[0] % self.pack:
             raise ValueError(f"a batch of {x.shape[0]} does not split into packs of {self.pack}")
+        if self.pack > 1 and self.conditioning != "none":
+            raise ValueError("PacGAN packing does not combine with class conditioning")
         h = x.reshape((x.shape[0] // self.pack, -1))
+        if self.conditioning == "concat":
+            features = label_features(labels, self.num_classes, self.label_embed)
+            h = jnp.concatenate([h, features.astype(h.dtype)], axis=-1)
         if self.minibatch_features:
             h = jnp.concatenate([h, minibatch_deviation(h)], axis=-1)
         if self.minibatch_std:
@@ -156,7 +236,7 @@ class MLPDiscriminator(nn.Module):
                 h = activation(self.act)(dense(width, h, **sn))
             if self.dropout:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        return dense(1, h, **sn)[:, 0]
+        return conditional_output(self, h, dense(1, h, **sn)[:, 0], labels)
 
 
 # --- DCGAN (Radford et al. 2016), as in the PyTorch DCGAN tutorial.
@@ -202,17 +282,25 @@ class DCGANGenerator(nn.Module):
       channels: output channels (1 for MNIST, 3 for colour).
       width: ngf, the channels before the output layer.
       axis_name: the data-parallel axis to compute batch statistics over (None: per device).
+      num_classes: > 0 makes G class-conditional: it takes labels after ``z``, whose features
+        join z at the input.
+      label_embed: the labels' learned embedding size (0: one-hot).
     """
 
     resolution: int = 64
     channels: int = 3
     width: int = 64
     axis_name: str | None = None
+    num_classes: int = 0
+    label_embed: int = 0
 
     @nn.compact
-    def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    def __call__(
+        self, z: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True
+    ) -> jnp.ndarray:
         layers, base = dcgan_layout(self.resolution)
-        h = z.reshape((z.shape[0], 1, 1, -1))
+        h = conditional_generator_input(self, z, labels)
+        h = h.reshape((z.shape[0], 1, 1, -1))
         features = self.width * 2 ** (layers - 1)
         h = nn.ConvTranspose(
             features, (base, base), padding="VALID", use_bias=False, kernel_init=_DCGAN_INIT
@@ -237,16 +325,29 @@ class DCGANDiscriminator(nn.Module):
       resolution: 32, 64 or 96 (of the images it judges).
       width: ndf, the channels of the first layer.
       axis_name: the data-parallel axis to compute batch statistics over (None: per device).
+      conditioning: how D uses class labels, one of :data:`D_CONDITIONINGS`; ``"concat"``
+        appends them to the image as constant channels, projection and the classifier head
+        work on the last convolution's features, flattened.
+      num_classes: the number of classes (conditional D only).
+      label_embed: with ``"concat"``, the labels' learned embedding size (0: one-hot).
     """
 
     resolution: int = 64
     width: int = 64
     axis_name: str | None = None
+    conditioning: str = "none"
+    num_classes: int = 0
+    label_embed: int = 0
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
+        _check_conditioning(self, labels)
         layers, base = dcgan_layout(self.resolution)
         h = x
+        if self.conditioning == "concat":
+            features = label_features(labels, self.num_classes, self.label_embed).astype(x.dtype)
+            planes = jnp.broadcast_to(features[:, None, None], (*x.shape[:3], features.shape[-1]))
+            h = jnp.concatenate([x, planes], axis=-1)
         for i in range(layers):
             h = nn.Conv(
                 self.width * 2**i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
@@ -255,5 +356,7 @@ class DCGANDiscriminator(nn.Module):
             if i:
                 h = _batch_norm(train, self.axis_name)(h)
             h = nn.leaky_relu(h, negative_slope=0.2)
-        h = nn.Conv(1, (base, base), padding="VALID", use_bias=False, kernel_init=_DCGAN_INIT)(h)
-        return h.reshape((x.shape[0],))
+        logits = nn.Conv(1, (base, base), padding="VALID", use_bias=False, kernel_init=_DCGAN_INIT)
+        return conditional_output(
+            self, h.reshape((x.shape[0], -1)), logits(h).reshape((x.shape[0],)), labels
+        )

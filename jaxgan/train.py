@@ -26,6 +26,7 @@ from jaxgan import monitor
 from jaxgan.losses import (
     CROSS_ENTROPY_LOSSES,
     LOSS_SETTINGS,
+    class_loss,
     get_loss,
     gradient_penalty,
     r1_penalty,
@@ -37,11 +38,15 @@ Batch = dict[str, Array]
 Metrics = dict[str, Array]
 
 LATENT_DISTRIBUTIONS = ("gaussian", "uniform")
+# How labels enter the game: not at all, both networks take them (cGAN), or G takes them and
+# D classifies (AC-GAN). See jaxgan.models for the matching module settings.
+CONDITIONALS = ("none", "cgan", "acgan")
 # Independent random streams derived from the run's root key.
 _STEP_STREAM, _DATA_STREAM, _EVAL_STREAM, _SAMPLE_STREAM = 0, 1, 2, 3
 # Folded into a D update's key for the tricks' randomness (targets, instance noise, penalty
 # weights): the keys the plain update splits stay as they were, and so do its numbers.
 _TRICK_STREAM = 7
+_LABEL_STREAM = 8  # likewise for the labels a conditional G is asked for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +73,14 @@ class StepConfig:
       instance_noise: standard deviation of Gaussian noise added to every input of D (real and
         generated), decaying linearly to 0 over ``instance_noise_steps`` (0 = constant).
       instance_noise_steps: see ``instance_noise``.
+      conditional: ``"none"``, ``"cgan"`` (G and D take labels: ``batch["y"]`` for the real
+        samples, uniform random labels for the generated ones) or ``"acgan"`` (G takes labels,
+        D returns ``(logits, class_logits)`` and both add :func:`~jaxgan.losses.class_loss`).
+      num_classes: the labels' number of classes (conditional runs).
+      ac_weight: AC-GAN's weight of the classification loss in both networks' losses.
+      ac_fake_in_d: D's classification loss covers generated samples too (Odena et al.);
+        False trains D's classifier on real samples only, so it cannot learn to recognise G's
+        own renderings of a class, and G must draw what real digits of the class look like.
     """
 
     loss: str = "non_saturating"
@@ -83,6 +96,10 @@ class StepConfig:
     label_flip: float = 0.0
     instance_noise: float = 0.0
     instance_noise_steps: int = 0
+    conditional: str = "none"
+    num_classes: int = 0
+    ac_weight: float = 1.0
+    ac_fake_in_d: bool = True
 
     def __post_init__(self):
         get_loss(self.loss)  # raises ValueError naming the valid losses
@@ -111,6 +128,20 @@ class StepConfig:
             raise ValueError(f"latent must be one of {LATENT_DISTRIBUTIONS}, got {self.latent!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.conditional not in CONDITIONALS:
+            raise ValueError(f"conditional must be one of {CONDITIONALS}, got {self.conditional!r}")
+        if self.conditional != "none" and self.num_classes < 2:
+            raise ValueError(f"a conditional GAN needs num_classes >= 2, got {self.num_classes}")
+        if self.ac_weight < 0:
+            raise ValueError(f"ac_weight must be >= 0, got {self.ac_weight}")
+
+    def g_labels(self, labels: Array | None) -> Array | None:
+        """What G takes after z: the labels in conditional runs, else nothing."""
+        return labels if self.conditional != "none" else None
+
+    def d_labels(self, labels: Array | None) -> Array | None:
+        """What D takes after x: the labels in a cGAN (AC-GAN's D classifies instead)."""
+        return labels if self.conditional == "cgan" else None
 
     @property
     def uses_targets(self) -> bool:
@@ -131,19 +162,31 @@ class ModelState(train_state.TrainState):
 
     batch_stats: Any = struct.field(default_factory=dict)
 
-    def apply(self, params, x: Array, *, train: bool, rng: Array | None = None):
+    def apply(
+        self,
+        params,
+        x: Array,
+        labels: Array | None = None,
+        *,
+        train: bool,
+        rng: Array | None = None,
+    ):
         """Runs the model; returns its output and the (possibly updated) batch statistics.
 
-        ``rng`` feeds the model's stochastic layers (dropout) in training mode.
+        ``labels`` (conditional models) follow ``x``; ``rng`` feeds the model's stochastic
+        layers (dropout).
         """
         rngs = {"dropout": rng} if rng is not None else None
+        inputs = (x,) if labels is None else (x, labels)
         if not self.batch_stats:
-            out = self.apply_fn({"params": params}, x, train=train, rngs=rngs)
+            out = self.apply_fn({"params": params}, *inputs, train=train, rngs=rngs)
             return out, self.batch_stats
         variables = {"params": params, "batch_stats": self.batch_stats}
         if not train:
-            return self.apply_fn(variables, x, train=False, rngs=rngs), self.batch_stats
-        out, updates = self.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+            return self.apply_fn(variables, *inputs, train=False, rngs=rngs), self.batch_stats
+        out, updates = self.apply_fn(
+            variables, *inputs, train=True, rngs=rngs, mutable=["batch_stats"]
+        )
         return out, updates["batch_stats"]
 
 
@@ -189,9 +232,12 @@ class GANState(struct.PyTreeNode):
         """
         root, g_key, d_key = jax.random.split(key, 3)
         z = jnp.zeros((2, config.latent_dim), jnp.float32)
-        g_vars = generator.init(g_key, z, train=False)
-        x = generator.apply(g_vars, z, train=False, rngs={"dropout": g_key})
-        d_vars = discriminator.init(d_key, x, train=False)
+        labels = jnp.zeros((2,), jnp.int32)
+        g_in = (z,) if config.g_labels(labels) is None else (z, labels)
+        g_vars = generator.init(g_key, *g_in, train=False)
+        x = generator.apply(g_vars, *g_in, train=False, rngs={"dropout": g_key})
+        d_in = (x,) if config.d_labels(labels) is None else (x, labels)
+        d_vars = discriminator.init(d_key, *d_in, train=False)
 
         def model_state(module, variables, tx):
             state = ModelState.create(
@@ -230,6 +276,20 @@ def sample_latent(key: Array, n: int, config: StepConfig) -> Array:
     return jax.random.normal(key, shape)
 
 
+def sample_labels(key: Array, n: int, config: StepConfig) -> Array:
+    """``n`` class labels, uniform over ``config.num_classes``: what a conditional G is asked
+    for in training."""
+    return jax.random.randint(key, (n,), 0, config.num_classes)
+
+
+def balanced_labels(n: int, config: StepConfig) -> Array | None:
+    """Labels ``0, 1, ..., C-1, 0, 1, ...`` for ``n`` evaluation samples of a conditional run
+    (every class equally often), None for an unconditional one."""
+    if config.conditional == "none":
+        return None
+    return jnp.arange(n, dtype=jnp.int32) % config.num_classes
+
+
 def d_targets(key: Array, n: int, config: StepConfig) -> Array:
     """D's cross-entropy targets for ``n`` real and ``n`` fake examples, ``[n, 2]``: column 0
     for the real ones, uniform in ``config.real_target``, column 1 for the fakes, uniform in
@@ -261,14 +321,17 @@ def evaluation_noise(state: GANState, n: int) -> Array:
     return sample_latent(jax.random.fold_in(state.key, _EVAL_STREAM), n, state.config)
 
 
-def generate_samples(state: GANState, z: Array, key: Array | None = None) -> Array:
+def generate_samples(
+    state: GANState, z: Array, labels: Array | None = None, *, key: Array | None = None
+) -> Array:
     """G(z) in inference mode (batch norm uses running averages), from the sampling parameters.
 
-    ``key`` feeds a generator that keeps dropout on at sampling time; by default a fixed key of
-    the run, so a sample grid stays comparable across epochs.
+    ``labels`` are the classes a conditional G is asked for (it needs them; an unconditional G
+    refuses them). ``key`` feeds a generator that keeps dropout on at sampling time; by default
+    a fixed key of the run, so a sample grid stays comparable across epochs.
     """
     key = jax.random.fold_in(state.key, _SAMPLE_STREAM) if key is None else key
-    out, _ = state.g.apply(state.sampling_params, z, train=False, rng=key)
+    out, _ = state.g.apply(state.sampling_params, z, labels, train=False, rng=key)
     return out
 
 
@@ -317,6 +380,9 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
 
     The step's settings (``state.config``) add the penalties, weight clipping, label targets
     and instance noise; their random draws, like the noise, are made for the global batch.
+    Conditional runs (``config.conditional``) read the real samples' labels from
+    ``batch["y"]`` and add ``d_class_accuracy`` (AC-GAN: D's classifier on the last real
+    minibatch) to the metrics.
     """
     cfg = state.config
     loss = get_loss(cfg.loss)
@@ -326,6 +392,11 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
         raise ValueError(f"batch of {x.shape[0]} does not split into d_steps={k} minibatches")
     n = x.shape[0] // k
     reals = x.reshape((k, n, *x.shape[1:]))
+    real_labels = None
+    if cfg.conditional != "none":
+        if "y" not in batch:
+            raise ValueError(f"a {cfg.conditional} step needs the real labels in batch['y']")
+        real_labels = batch["y"].reshape((k, n))
     step_key = jax.random.fold_in(jax.random.fold_in(state.key, _STEP_STREAM), state.step)
     keys = jax.random.split(step_key, k + 1)
 
@@ -358,19 +429,34 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
             key, lambda k, rows: jax.random.normal(k, (rows, *x.shape[1:]))
         )
 
+    def fake_labels(key):
+        """The labels G is asked for (None when unconditional)."""
+        if cfg.conditional == "none":
+            return None
+        key = jax.random.fold_in(key, _LABEL_STREAM)
+        return global_rows(key, lambda k, rows: sample_labels(k, rows, cfg))
+
+    def discriminate(d: ModelState, params, x, labels, rng):
+        """D's logits, class logits (AC-GAN, else None) and batch statistics on ``x``."""
+        out, stats = d.apply(params, x, cfg.d_labels(labels), train=True, rng=rng)
+        logits, class_logits = out if cfg.conditional == "acgan" else (out, None)
+        return logits, class_logits, stats
+
     def d_update(d: ModelState, inputs):
-        real, key = inputs
+        real, real_y, key = inputs
         z_key, g_key, real_key, fake_key = jax.random.split(key, 4)
         g_key, real_key, fake_key = local(g_key), local(real_key), local(fake_key)
         trick_keys = jax.random.split(jax.random.fold_in(key, _TRICK_STREAM), 4)
-        z = latent(z_key)
-        fake = jax.lax.stop_gradient(state.g.apply(state.g.params, z, train=True, rng=g_key)[0])
+        z, fake_y = latent(z_key), fake_labels(key)
+        fake = state.g.apply(state.g.params, z, cfg.g_labels(fake_y), train=True, rng=g_key)[0]
+        fake = jax.lax.stop_gradient(fake)
         real_in, fake_in = noisy(real, trick_keys[0]), noisy(fake, trick_keys[1])
 
         def d_loss_fn(params):
-            real_logits, stats = d.apply(params, real_in, train=True, rng=real_key)
-            fake_logits, stats = d.replace(batch_stats=stats).apply(
-                params, fake_in, train=True, rng=fake_key
+            real_logits, real_classes, stats = discriminate(d, params, real_in, real_y, real_key)
+            d_stats = d.replace(batch_stats=stats)
+            fake_logits, fake_classes, stats = discriminate(
+                d_stats, params, fake_in, fake_y, fake_key
             )
             if cfg.uses_targets:
                 t = global_rows(trick_keys[2], lambda k, rows: d_targets(k, rows, cfg))
@@ -378,38 +464,49 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
             else:
                 value = loss.discriminator(real_logits, fake_logits)
 
-            def critic(x):  # D as a function of its input; its batch statistics are dropped
-                return d.replace(batch_stats=stats).apply(params, x, train=True, rng=fake_key)[0]
+            def critic(x):  # D as a function of its input (real labels); batch stats dropped
+                d_stats = d.replace(batch_stats=stats)
+                return discriminate(d_stats, params, x, real_y, fake_key)[0]
 
             if cfg.gp_weight:
                 weights = global_rows(trick_keys[3], lambda k, rows: jax.random.uniform(k, (rows,)))
                 value += cfg.gp_weight * gradient_penalty(critic, real_in, fake_in, weights)
             if cfg.r1_gamma:
                 value += 0.5 * cfg.r1_gamma * r1_penalty(critic, real_in)
-            aux = (stats, _mean_prob(real_logits), _mean_prob(fake_logits))
+            accuracy = jnp.zeros(())
+            if cfg.conditional == "acgan":
+                fake_term = class_loss(fake_classes, fake_y) if cfg.ac_fake_in_d else 0.0
+                value += cfg.ac_weight * (class_loss(real_classes, real_y) + fake_term)
+                accuracy = jnp.mean(jnp.argmax(real_classes, -1) == real_y)
+            aux = (stats, _mean_prob(real_logits), _mean_prob(fake_logits), accuracy)
             return value, aux
 
-        (d_loss, (stats, d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            d.params
-        )
+        (d_loss, (stats, d_real, d_fake, accuracy)), grads = jax.value_and_grad(
+            d_loss_fn, has_aux=True
+        )(d.params)
         grads = sync(grads)
         d = d.apply_gradients(grads=grads).replace(batch_stats=sync(stats))
         if cfg.weight_clip:
             c = cfg.weight_clip
             d = d.replace(params=jax.tree.map(lambda p: jnp.clip(p, -c, c), d.params))
-        return d, (d_loss, d_real, d_fake, optax.tree.norm(grads))
+        return d, (d_loss, d_real, d_fake, optax.tree.norm(grads), accuracy)
 
-    d, (d_losses, d_reals, d_fakes, d_norms) = jax.lax.scan(d_update, state.d, (reals, keys[:k]))
+    d, (d_losses, d_reals, d_fakes, d_norms, d_accuracies) = jax.lax.scan(
+        d_update, state.d, (reals, real_labels, keys[:k])
+    )
 
     z_key, g_key, d_key = jax.random.split(keys[k], 3)
     g_key, d_key = local(g_key), local(d_key)
-    z = latent(z_key)
+    z, fake_y = latent(z_key), fake_labels(keys[k])
 
     def g_loss_fn(params):
-        fake, stats = state.g.apply(params, z, train=True, rng=g_key)
+        fake, stats = state.g.apply(params, z, cfg.g_labels(fake_y), train=True, rng=g_key)
         d_in = noisy(fake, jax.random.fold_in(keys[k], _TRICK_STREAM))
-        fake_logits, _ = d.apply(d.params, d_in, train=True, rng=d_key)
-        return loss.generator(fake_logits), (stats, fake)
+        fake_logits, fake_classes, _ = discriminate(d, d.params, d_in, fake_y, d_key)
+        value = loss.generator(fake_logits)
+        if cfg.conditional == "acgan":
+            value += cfg.ac_weight * class_loss(fake_classes, fake_y)
+        return value, (stats, fake)
 
     (g_loss, (g_stats, fake)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
     grads = sync(grads)
@@ -428,6 +525,7 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
             "d_grad_norm": jnp.max(d_norms),
             "g_grad_norm": optax.tree.norm(grads),
             "diversity": monitor.diversity(fake, reals[-1]),
+            **({"d_class_accuracy": d_accuracies[-1]} if cfg.conditional == "acgan" else {}),
         }
     )
     metrics["d_winning"] = monitor.d_winning(cfg.loss, metrics["d_loss"], metrics["d_fake"])
@@ -450,6 +548,28 @@ def epoch_permutation(key: Array, epoch_start: Array, num_examples: int) -> Arra
 def steps_per_epoch(num_examples: int, batch_size: int, d_steps: int) -> int:
     """Full iterations in one pass over the data (each consumes ``d_steps`` real minibatches)."""
     return num_examples // (batch_size * d_steps)
+
+
+def checked_steps_per_epoch(num_examples: int, batch_size: int, d_steps: int) -> int:
+    """:func:`steps_per_epoch`, raising ``ValueError`` when the data make no step at all."""
+    per_epoch = steps_per_epoch(num_examples, batch_size, d_steps)
+    if per_epoch < 1:
+        raise ValueError(
+            f"{num_examples} examples are fewer than one step's {batch_size * d_steps} "
+            f"(batch size {batch_size} x d_steps {d_steps})"
+        )
+    return per_epoch
+
+
+def epoch_order(
+    key: Array, epoch_start: Array, num_examples: int, batch_size: int, d_steps: int
+) -> Array:
+    """The example indices of each step of the epoch starting at step ``epoch_start``:
+    ``[steps_per_epoch, d_steps, batch_size]``, from :func:`epoch_permutation` (the examples
+    left over after the last full step sit this epoch out)."""
+    per_epoch = checked_steps_per_epoch(num_examples, batch_size, d_steps)
+    order = epoch_permutation(key, epoch_start, num_examples)
+    return order[: per_epoch * batch_size * d_steps].reshape(per_epoch, d_steps, batch_size)
 
 
 def train_epoch_body(
@@ -479,18 +599,12 @@ def train_epoch_body(
     """
     num_examples = jax.tree.leaves(data)[0].shape[0]
     k = state.config.d_steps
-    per_epoch = steps_per_epoch(num_examples, batch_size, k)
-    if per_epoch < 1:
-        raise ValueError(
-            f"{num_examples} examples are fewer than one step's {batch_size * k} "
-            f"(batch size {batch_size} x d_steps {k})"
-        )
+    per_epoch = checked_steps_per_epoch(num_examples, batch_size, k)
     steps = per_epoch if steps is None else steps
     if per_epoch % steps:
         raise ValueError(f"chunks of {steps} steps do not divide an epoch of {per_epoch}")
     offset = state.step % per_epoch
-    order = epoch_permutation(state.key, state.step - offset, num_examples)
-    order = order[: per_epoch * batch_size * k].reshape(per_epoch, k, batch_size)
+    order = epoch_order(state.key, state.step - offset, num_examples, batch_size, k)
     if steps < per_epoch:
         order = jax.lax.dynamic_slice_in_dim(order, offset, steps, axis=0)
     if axis_name is not None:

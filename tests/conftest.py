@@ -15,6 +15,15 @@ MNIST_DIR = Path(
 )
 
 
+def expect_one_line_error(capsys, main, argv, message):
+    """``main(argv)`` exits with status 2 and one line on stderr that contains ``message``."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file of unsigned bytes: magic 0x0000080N, big-endian dims, data."""
     header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

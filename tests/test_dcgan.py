@@ -1,12 +1,20 @@
-"""DCGAN models: the PyTorch tutorial's parameter counts, shapes at every resolution, the
-paper's initialisation, and batch norm through the training step."""
+"""DCGAN: the PyTorch tutorial's parameter counts, shapes at every resolution, the paper's
+initialisation, batch norm through the training step; the experiment on an image folder and on
+MNIST at 32x32, its errors, and CelebA through tfds."""
+
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import tensorflow_datasets as tfds
+from conftest import expect_one_line_error
+from PIL import Image
 
+from jaxgan import data, evaluate, generate
+from jaxgan.experiments import dcgan
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
 from jaxgan.train import GANState, StepConfig, generate_samples, train_step
 
@@ -86,3 +94,102 @@ def test_training_step_updates_batch_norm_statistics_and_sampling_uses_them():
     alone = generate_samples(state, z[:1])
     np.testing.assert_allclose(alone, generate_samples(state, z)[:1], atol=1e-6)
     assert not np.allclose(first, generate_samples(state, z))
+
+
+# --- the experiment: python -m jaxgan.experiments.dcgan
+
+TINY = ["--image-size", "32", "--g-width", "4", "--d-width", "4", "--log-every", "1"]
+
+
+def grid_size(rows: int, cols: int, side: int = 32) -> tuple[int, int]:
+    """A saved grid's pixel size: images with 2-pixel gaps, enlarged twice."""
+    return (2 * (cols * (side + 2) + 2), 2 * (rows * (side + 2) + 2))
+
+
+def expect_usage_error(capsys, argv, message):
+    expect_one_line_error(capsys, dcgan.main, argv, message)
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Two classes of 12 flat-coloured images each, of assorted sizes."""
+    rng = np.random.default_rng(0)
+    for name in ("reds", "blues"):
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        for i in range(12):
+            colour = (200, 30, 30) if name == "reds" else (30, 30, 200)
+            size = (int(rng.integers(20, 80)), int(rng.integers(20, 80)))
+            Image.new("RGB", size, colour).save(tmp_path / "faces" / name / f"{i}.png")
+    return tmp_path / "faces"
+
+
+def test_conditional_run_on_an_image_folder_and_generate(tmp_path, image_folder):
+    workdir = tmp_path / "run"
+    argv = ["--dataset", "folder", "--data-dir", str(image_folder), "--workdir", str(workdir)]
+    dcgan.main([*argv, *TINY, "--epochs", "2", "--batch-size", "12", "--conditional", "cgan"])
+    for name in ("config.json", "metrics.jsonl", "summary.json", "loss_curves.png"):
+        assert (workdir / name).stat().st_size > 0, name
+    for name in ("progress.gif", "real_vs_fake.png", "samples/epoch_0002.png"):
+        assert (workdir / name).stat().st_size > 0, name
+    assert json.loads((workdir / "config.json").read_text())["classes"] == 2  # found, recorded
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["steps"] == 2 * (24 // 12) and summary["status"] == "completed"
+    assert summary["image_size"] == 32 and "fid_mnist" not in summary
+    assert Image.open(workdir / "samples" / "epoch_0001.png").size == grid_size(2, 10)
+
+    npz = tmp_path / "blues.npz"
+    generate.main(["--workdir", str(workdir), "--label", "1", "--num", "4", "--npz", str(npz)])
+    samples = np.load(npz)
+    assert samples["x"].shape == (4, 32, 32, 3) and samples["labels"].tolist() == [1] * 4
+
+
+def test_mnist_at_32_is_padded_and_scored_as_28x28_digits(tmp_path, tiny_mnist):
+    config = dcgan.Config(dataset="mnist", data_dir=str(tiny_mnist), image_size=32)
+    padded = dcgan.load_data(config)["image"]
+    original = data.load_idx(tiny_mnist)["image"]
+    assert padded.shape == (200, 32, 32, 1)
+    np.testing.assert_array_equal(padded[:, 2:30, 2:30], original)  # a black 2-pixel border
+    assert not padded[:, :2].any() and not padded[:, :, 30:].any()
+    np.testing.assert_array_equal(evaluate.as_mnist(padded), original)
+
+    workdir = tmp_path / "run"
+    argv = ["--dataset", "mnist", "--data-dir", str(tiny_mnist), "--workdir", str(workdir)]
+    dcgan.main([*argv, *TINY, "--epochs", "1", "--batch-size", "50", "--eval-samples", "20"])
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["steps"] == 4 and summary["num_real"] == 100 and summary["num_fake"] == 20
+    assert summary["fid_mnist"] > 0 and Image.open(workdir / "samples" / "real.png").size == (
+        grid_size(8, 8)
+    )
+
+
+def test_dcgan_usage_and_data_errors(tmp_path, capsys, image_folder):
+    run = ["--workdir", str(tmp_path / "run")]
+    expect_usage_error(capsys, [*run, "--dataset", "folder"], "--dataset folder needs --data-dir")
+    expect_usage_error(
+        capsys, [*run, "--conditional", "acgan"], "celeb_a has no class labels; --conditional"
+    )
+    expect_usage_error(capsys, [*run, "--classes", "3"], "--classes is for --dataset folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    expect_usage_error(
+        capsys, [*run, "--dataset", "folder", "--data-dir", str(empty)], "holds no JPEG or PNG"
+    )
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.new("RGB", (8, 8)).save(flat / "a.png")
+    argv = [*run, "--dataset", "folder", "--data-dir", str(flat), "--conditional", "cgan"]
+    expect_usage_error(capsys, argv, "has no subfolders of classes")
+    argv = ["--dataset", "folder", "--data-dir", str(image_folder), "--conditional", "cgan"]
+    expect_usage_error(capsys, [*run, *argv, "--classes", "1"], "--classes must be >= 2, got 1")
+    (image_folder / "greens").mkdir()
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(image_folder / "greens" / "g.png")
+    expect_usage_error(capsys, [*run, *argv, "--classes", "2"], "3 classes (subfolders), more")
+    assert not (tmp_path / "run").exists()  # nothing written before the data are good
+
+
+def test_celeb_a_from_tfds_is_centre_cropped_and_resized(monkeypatch):
+    monkeypatch.setattr(data, "_reachable", lambda host: True)  # as on a connected machine
+    with tfds.testing.mock_data(num_examples=6):
+        loaded = dcgan.load_data(dcgan.Config(dataset="celeb_a", image_size=32))
+    assert loaded["image"].shape == (6, 32, 32, 3) and loaded["image"].dtype == np.uint8
+    assert "label" not in loaded  # CelebA has attributes, no class label

@@ -1,5 +1,7 @@
 """Experiments end to end in tiny configurations, and the one-line error contract."""
 
+import dataclasses
+import importlib
 import json
 import subprocess
 import sys
@@ -7,6 +9,7 @@ import sys
 import pytest
 
 from jaxgan.experiments import gaussian1d, mixture2d
+from jaxgan.experiments.common import config_parser
 
 
 def read_summary(workdir):
@@ -110,6 +113,16 @@ def test_bad_options_give_one_line_and_exit_2(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in workdir.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("name", ["gaussian1d", "mixture2d", "mnist", "dcgan"])
+def test_every_experiments_help_shows_each_option_and_its_default(name):
+    module = importlib.import_module(f"jaxgan.experiments.{name}")
+    text = config_parser(module.Config, name, "").format_help()
+    for field in dataclasses.fields(module.Config):
+        flag = f"--{field.name.replace('_', '-')}"
+        assert flag in text, flag
+    assert text.count("(default:") >= len(dataclasses.fields(module.Config))
 
 
 def test_help_lists_every_option_with_its_default():

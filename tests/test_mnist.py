@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from conftest import idx_bytes
+from conftest import expect_one_line_error, idx_bytes
 
 from jaxgan import data, evaluate, generate
 from jaxgan.experiments import mnist
@@ -24,11 +24,7 @@ EVAL_KEYS += ("classes_covered", "class_kl", "mnist_score", "num_fake", "num_rea
 
 
 def run_expecting_error(capsys, argv, message):
-    with pytest.raises(SystemExit) as exit_info:
-        mnist.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0], err
+    expect_one_line_error(capsys, mnist.main, argv, message)
 
 
 def test_real_mnist_loads_with_true_counts(real_mnist):
@@ -194,6 +190,9 @@ def test_tiny_run_writes_every_output_and_generate_reads_it(tmp_path, tiny_mnist
     again = tmp_path / "again.npz"
     generate.main(["--workdir", str(workdir), "--num", "10", "--npz", str(again)])
     np.testing.assert_array_equal(np.load(again)["x"], samples["x"])  # same seed, same samples
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(["--workdir", str(workdir), "--label", "3", "--npz", str(again)])
+    assert exit_info.value.code == 2  # an unconditional run draws no classes
 
 
 def test_generate_errors(tmp_path):

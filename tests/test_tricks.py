@@ -113,8 +113,8 @@ def test_generator_dropout_at_sampling_makes_samples_depend_on_the_key():
     for at_sampling in (False, True):
         g = MLPGenerator((2,), hidden=(64,), dropout=0.5, dropout_at_sampling=at_sampling)
         state = make_state(generator=g)
-        a = generate_samples(state, z, jax.random.key(1))
-        b = generate_samples(state, z, jax.random.key(2))
+        a = generate_samples(state, z, key=jax.random.key(1))
+        b = generate_samples(state, z, key=jax.random.key(2))
         assert (not np.allclose(a, b)) == at_sampling
         np.testing.assert_array_equal(generate_samples(state, z), generate_samples(state, z))
 

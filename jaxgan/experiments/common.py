@@ -23,7 +23,13 @@ import optax
 from jaxgan.data import DataError
 from jaxgan.losses import LOSSES
 from jaxgan.parallel import initialize_distributed
-from jaxgan.train import LATENT_DISTRIBUTIONS, GANState, StepConfig, steps_per_epoch
+from jaxgan.train import (
+    CONDITIONALS,
+    LATENT_DISTRIBUTIONS,
+    GANState,
+    StepConfig,
+    steps_per_epoch,
+)
 
 
 class UsageError(Exception):
@@ -44,7 +50,7 @@ EXIT_DIVERGED = 3
 EXIT_UNHEALTHY = 4  # --stop-on-warning stopped the run (state saved)
 # Options checked by StepConfig itself, whose errors name them by field.
 STEP_OPTIONS = ("gp_weight", "r1_gamma", "weight_clip", "real_target", "fake_target")
-STEP_OPTIONS += ("label_flip", "instance_noise")
+STEP_OPTIONS += ("label_flip", "instance_noise", "ac_weight")
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
@@ -262,6 +268,65 @@ class TrainConfig:
             label_flip=self.label_flip,
             instance_noise=self.instance_noise,
             instance_noise_steps=self.instance_noise_steps or total_steps,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionalConfig(TrainConfig):
+    """The options of experiments on labelled data, which can train class-conditional GANs.
+
+    Subclasses say how many classes their data has (:meth:`num_classes`) and build their
+    models with :meth:`conditioning_kwargs`.
+    """
+
+    conditional: str = option(
+        "none",
+        "use the class labels: none; cgan (G and D take the label); acgan (G takes it, D also "
+        "classifies, Odena et al.)",
+        choices=CONDITIONALS,
+    )
+    d_conditioning: str = option(
+        "concat",
+        "how a cgan's D takes the label: concat (appended to its input) or projection (added "
+        "to the logit as an inner product with D's features, Miyato & Koyama)",
+        choices=("concat", "projection"),
+    )
+    label_embed: int = option(
+        0, "conditional: a learned label embedding of this size (0 = one-hot)"
+    )
+    ac_weight: float = option(1.0, "acgan: weight of the classification loss in both losses")
+    ac_fake_in_d: bool = option(
+        True, "acgan: D's classification loss on generated samples too (off: real ones only)"
+    )
+
+    def num_classes(self) -> int | None:
+        """The number of classes of the training labels (None: known once they are loaded)."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.label_embed >= 0, f"--label-embed must be >= 0, got {self.label_embed}")
+
+    def conditioning_kwargs(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Keyword arguments for G and D (MLP or DCGAN) that make them conditional."""
+        if self.conditional == "none":
+            return {}, {}
+        classes = {"num_classes": self.num_classes()}
+        g = {**classes, "label_embed": self.label_embed}
+        if self.conditional == "acgan":
+            return g, {**classes, "conditioning": "classifier"}
+        return g, {**classes, "conditioning": self.d_conditioning, "label_embed": self.label_embed}
+
+    def step_config(self, total_steps: int = 0) -> StepConfig:
+        classes = self.num_classes() if self.conditional != "none" else 0
+        return dataclasses.replace(
+            super().step_config(total_steps),
+            conditional=self.conditional,
+            # Classes not known before the data are loaded: the settings are checked with the
+            # smallest valid count meanwhile (the run itself records the real one).
+            num_classes=2 if classes is None else classes,
+            ac_weight=self.ac_weight,
+            ac_fake_in_d=self.ac_fake_in_d,
         )
 
 

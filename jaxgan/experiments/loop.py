@@ -52,6 +52,7 @@ from jaxgan.parallel import (
     sync_processes,
     to_global,
 )
+from jaxgan.stream import host_epoch_runner
 from jaxgan.train import GANState, steps_per_epoch, train_epoch
 from jaxgan.workdir import (
     CHECKPOINT_DIR,
@@ -145,8 +146,13 @@ def choose_devices(config: TrainConfig) -> int:
     return config.devices
 
 
-def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
+def open_run(
+    config: TrainConfig, experiment: str, state: GANState, num_devices: int | None = None
+) -> Run:
     """Opens ``config.workdir`` to train ``state``'s model, resuming when it holds a checkpoint.
+
+    ``num_devices`` is :func:`choose_devices`' answer, when the caller needed it first (to
+    build models whose batch norm spans the devices).
 
     Raises:
       UsageError: the workdir holds a run of another config (naming the fields that differ),
@@ -154,7 +160,7 @@ def open_run(config: TrainConfig, experiment: str, state: GANState) -> Run:
         than the run has already trained.
       DataError: its checkpoint does not fit the model.
     """
-    num_devices = choose_devices(config)
+    num_devices = num_devices or choose_devices(config)
     mesh = data_mesh(num_devices) if num_devices > 1 else None
     workdir = Path(config.workdir)
     previous = read_config(workdir)
@@ -255,11 +261,17 @@ def fit(
     run: Run,
     data: dict[str, np.ndarray],
     on_epoch: Callable[[GANState, int], dict[str, Any]] | None = None,
+    *,
+    on_host: bool = False,
+    prepare: Callable[[dict], dict] | None = None,
 ) -> tuple[GANState, dict[str, Any]]:
     """Trains ``run.state`` from where it stands to ``run.config.epochs`` epochs.
 
     Each dispatch runs one epoch (or, with ``--checkpoint-every-steps``, a chunk of one) as one
-    compiled program; its metrics come back to the host and are logged in windows of
+    compiled program on data placed on the device; with ``on_host`` the data stay in host
+    memory and each chunk runs step by step (:mod:`jaxgan.stream`, each batch converted on the
+    device by ``prepare``), with the same numbers. Metrics come back to the host and are
+    logged in windows of
     ``config.log_every`` steps. After each epoch ``on_epoch(state, epoch)`` may evaluate and
     return more values to log. A checkpoint is saved (asynchronously) every
     ``config.checkpoint_every`` epochs or ``config.checkpoint_every_steps`` steps, and at the end.
@@ -278,7 +290,10 @@ def fit(
     per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     chunk = _chunk_steps(config, per_epoch)
     chunk_arg = None if chunk == per_epoch else chunk  # whole epochs compile as before
-    if run.mesh is None:
+    if on_host:
+        state = run.state if run.mesh is None else to_global(run.state, replicated(run.mesh))
+        run_chunk = host_epoch_runner(config.batch_size, chunk, mesh=run.mesh, prepare=prepare)
+    elif run.mesh is None:
         state, data = run.state, jax.device_put(data)
         run_chunk = functools.partial(train_epoch, batch_size=config.batch_size, steps=chunk_arg)
     else:  # every device holds the whole (small) dataset and takes its share of each batch

@@ -10,6 +10,8 @@ digits alive on small data.
 
 Data come from tensorflow-datasets (``--dataset mnist|fashion_mnist``, downloaded on first use)
 or, with ``--data-dir``, from local IDX files (``train-images-idx3-ubyte[.gz]``, ...).
+``--conditional cgan|acgan`` trains a class-conditional GAN on the labels (grids then show one
+row per class, and the evaluation adds ``label_accuracy``).
 Writes per-epoch fixed-noise grids (samples/), loss_curves.png, progress.gif, real_vs_fake.png,
 metrics.jsonl, TensorBoard scalars and images, summary.json and Orbax checkpoints, from which
 a rerun of the same command resumes and ``python -m jaxgan.generate`` samples. At the end (and
@@ -20,16 +22,13 @@ scored against the 10,000 test images (:mod:`jaxgan.evaluate`: fid_mnist, precis
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import data, viz
-from jaxgan.evaluate import MNISTEvaluator, generated_images, load_test_images
+from jaxgan import data
 from jaxgan.experiments.common import (
-    TrainConfig,
     cli_main,
     create_state,
     option,
@@ -37,13 +36,14 @@ from jaxgan.experiments.common import (
     require,
     require_widths,
 )
+from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, write_figures
 from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, evaluation_noise, generate_samples
 
 NAME = "mnist"
+IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
 IMAGE_SHAPE = (28, 28, 1)
-GRID = 64  # fixed-noise samples per grid (8 x 8)
+NUM_CLASSES = 10
 
 # The PyTorch tutorial's optimisation, kept for comparison; the default preset is the Config's
 # own defaults (measured comparison in experiments/results).
@@ -60,14 +60,9 @@ TUTORIAL = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(TrainConfig):
+class Config(ImageConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"default": {}, "tutorial": TUTORIAL}
-    RESUME_SAFE: ClassVar[frozenset[str]] = TrainConfig.RESUME_SAFE | {
-        "preset",
-        "tfds_data_dir",
-        "eval_every",
-        "eval_samples",
-    }
+    RESUME_SAFE: ClassVar[frozenset[str]] = ImageConfig.RESUME_SAFE | {"preset"}
 
     preset: str = option(
         "default",
@@ -76,8 +71,6 @@ class Config(TrainConfig):
     )
     workdir: str = override("workdir", "runs/mnist")
     dataset: str = option("mnist", "tfds dataset", choices=("mnist", "fashion_mnist"))
-    data_dir: str | None = option(None, "directory of local IDX files instead of tfds")
-    tfds_data_dir: str | None = option(None, "tfds data directory (default: tfds' own)")
     epochs: int = override("epochs", 200)
     batch_size: int = override("batch_size", 100)
     beta1: float = override("beta1", 0.5)
@@ -87,102 +80,61 @@ class Config(TrainConfig):
     d_hidden: tuple[int, ...] = option((256, 256), "discriminator hidden widths")
     d_dropout: float = option(0.3, "dropout rate after D's hidden layers")
     log_every: int = override("log_every", 10)
-    eval_samples: int = option(
-        10_000, "generated digits scored against the test images at the end (0 = no evaluation)"
-    )
-    eval_every: int = option(0, "also evaluate every this many epochs (0 = only at the end)")
 
     def validate(self) -> None:
         super().validate()
         require_widths(self, "g_hidden", "d_hidden")
         require(0 <= self.d_dropout < 1, f"--d-dropout must be in [0, 1), got {self.d_dropout}")
-        require(
-            self.eval_samples == 0 or self.eval_samples >= 10,
-            f"--eval-samples must be 0 (off) or >= 10, got {self.eval_samples}",
-        )
-        require(self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}")
 
-    def evaluates(self) -> bool:
-        """Whether the run scores its samples (the classifier knows MNIST digits only)."""
-        return self.eval_samples > 0 and self.dataset == "mnist"
+    def num_classes(self) -> int:
+        return NUM_CLASSES  # MNIST and Fashion-MNIST alike
 
 
 def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
-    """The tutorial's generator and discriminator (widths from the config)."""
+    """The tutorial's generator and discriminator (widths from the config), conditional when
+    the config says so."""
     g_tricks, d_tricks = config.model_tricks()
+    g_labels, d_labels = config.conditioning_kwargs()
     generator = MLPGenerator(
-        IMAGE_SHAPE, hidden=config.g_hidden, act="relu", out_act="tanh", **g_tricks
+        IMAGE_SHAPE, hidden=config.g_hidden, act="relu", out_act="tanh", **g_tricks, **g_labels
     )
     discriminator = MLPDiscriminator(
-        hidden=config.d_hidden, act="leaky_relu", dropout=config.d_dropout, **d_tricks
+        hidden=config.d_hidden, act="leaky_relu", dropout=config.d_dropout, **d_tricks, **d_labels
     )
     return generator, discriminator
 
 
-def load_images(config: Config) -> np.ndarray:
-    """The training images as uint8 ``[N, 28, 28, 1]``, from IDX files or tfds."""
+def load_data(config: Config) -> dict[str, np.ndarray]:
+    """The training set, ``{"image": uint8 [N, 28, 28, 1], "label": int32 [N]}``, from IDX
+    files or tfds."""
     if config.data_dir is not None:
-        images = data.load_idx(config.data_dir, "train")["image"]
+        train_set = data.load_idx(config.data_dir, "train")
     else:
-        images = data.load_tfds(config.dataset, "train", config.tfds_data_dir)["image"]
-    if images.shape[1:] != IMAGE_SHAPE:
-        raise data.DataError(f"expected {IMAGE_SHAPE} images, got {images.shape[1:]}")
-    return images
-
-
-def _grid(images: np.ndarray) -> np.ndarray:
-    return viz.image_grid(images, ncols=int(np.sqrt(GRID)))
+        train_set = data.load_tfds(config.dataset, "train", config.tfds_data_dir)
+    if train_set["image"].shape[1:] != IMAGE_SHAPE:
+        raise data.DataError(f"expected {IMAGE_SHAPE} images, got {train_set['image'].shape[1:]}")
+    return train_set
 
 
 def train(config: Config) -> dict:
     """Trains the MNIST GAN and writes its workdir; returns the summary."""
-    images = load_images(config)
-    if config.evaluates():
-        try:
-            test_images = load_test_images(config.data_dir, config.tfds_data_dir)
-        except data.DataError as e:
-            raise data.DataError(f"{e}; or pass --eval-samples 0 to skip the evaluation") from e
-        evaluator = MNISTEvaluator(test_images)
-    elif config.eval_samples:
-        print(f"no evaluation: the evaluation classifier knows MNIST digits, not {config.dataset}")
+    train_set = load_data(config)
+    images, labels = train_set["image"], train_set["label"]
+    evaluator = config.evaluator()
     generator, discriminator = build_models(config)
     state, _ = create_state(config, generator, discriminator, len(images))
     run = open_run(config, NAME, state)
     writer = run.writer
 
-    real_grid = _grid(images[:GRID])
-    viz.save_png(real_grid, writer.path("samples", "real.png"))
-    writer.image("real", 0, real_grid)
-    z_fixed = evaluation_noise(run.state, GRID)
-
-    def fake_grid(state: GANState) -> np.ndarray:
-        return _grid(data.to_uint8(generate_samples(state, z_fixed)))
-
-    def on_epoch(state: GANState, epoch: int) -> dict:
-        grid = fake_grid(state)
-        viz.save_png(grid, writer.path("samples", f"epoch_{epoch:04d}.png"))
-        writer.image("samples", int(state.step), grid)
-        due = epoch == config.epochs or (config.eval_every and epoch % config.eval_every == 0)
-        if config.evaluates() and due:
-            return evaluator(generated_images(state, config.eval_samples))
-        return {}
-
+    grids = SampleGrids(run.state, images, labels)
+    grids.save_real(writer)
+    on_epoch = epoch_hook(config, writer, grids, evaluator)
     train_data = {"x": data.scale_images(jnp.asarray(images))}
+    if config.conditional != "none":
+        train_data["y"] = jnp.asarray(labels)
     state, summary = fit(run, train_data, on_epoch=on_epoch)
 
-    log = [json.loads(line) for line in writer.path("metrics.jsonl").read_text().splitlines()]
-    viz.loss_curves(
-        np.array([r["step"] for r in log]),
-        np.array([r["d_loss"] for r in log]),
-        np.array([r["g_loss"] for r in log]),
-        writer.path("loss_curves.png"),
-    )
-    evaluated = [r for r in log if "fid_mnist" in r]
-    if len(evaluated) > 1:
-        steps, fids = zip(*[(r["step"], r["fid_mnist"]) for r in evaluated], strict=True)
-        viz.metric_curve(np.array(steps), np.array(fids), "fid_mnist", writer.path("fid_curve.png"))
-    viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
-    viz.real_vs_fake(real_grid, fake_grid(state), writer.path("real_vs_fake.png"))
+    write_figures(writer, grids, state)
     summary.update(preset=config.preset, num_train=len(images))
     writer.summary(summary)
     run.close()

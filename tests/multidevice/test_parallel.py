@@ -29,10 +29,16 @@ pytestmark = pytest.mark.skipif(
 K, BATCH = 2, 64  # two D steps per G step; global minibatch of 64 (8 per device)
 
 
+CLASSES = 3  # of the conditional case's labels
+
+
 def make_state(**tricks) -> GANState:
+    conditional = tricks.get("conditional", "none") != "none"
+    g_labels = {"num_classes": CLASSES} if conditional else {}
+    d_labels = {"num_classes": CLASSES, "conditioning": "classifier"} if conditional else {}
     return GANState.create(
-        generator=MLPGenerator((2,), hidden=(32, 32)),
-        discriminator=MLPDiscriminator((32, 32)),
+        generator=MLPGenerator((2,), hidden=(32, 32), **g_labels),
+        discriminator=MLPDiscriminator((32, 32), **d_labels),
         g_tx=optax.adam(1e-3, b1=0.5),
         d_tx=optax.adam(1e-3, b1=0.5),
         key=jax.random.key(0),
@@ -41,8 +47,13 @@ def make_state(**tricks) -> GANState:
 
 
 def batches(n: int = 20):
+    """Batches of 2-D points, with labels for the conditional case."""
     return [
-        {"x": jax.random.normal(jax.random.key(100 + i), (K * BATCH, 2)) + 1.0} for i in range(n)
+        {
+            "x": jax.random.normal(jax.random.key(100 + i), (K * BATCH, 2)) + 1.0,
+            "y": jax.random.randint(jax.random.key(200 + i), (K * BATCH,), 0, CLASSES),
+        }
+        for i in range(n)
     ]
 
 
@@ -75,6 +86,8 @@ TRICKS = {
         "gp_weight": 1.0,
         "r1_gamma": 0.5,
     },
+    # The labels G is asked for are drawn for the global batch too.
+    "acgan": {"conditional": "acgan", "num_classes": CLASSES},
 }
 
 

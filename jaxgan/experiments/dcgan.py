@@ -1,0 +1,217 @@
+"""DCGAN (Radford et al. 2016) on image datasets, with the PyTorch DCGAN tutorial's settings.
+
+    python -m jaxgan.experiments.dcgan --dataset celeb_a --image-size 64 --workdir runs/celeba
+    python -m jaxgan.experiments.dcgan --dataset mnist --data-dir ../shared/data/mnist \\
+        --image-size 32 --epochs 25 --workdir runs/dcgan_mnist32
+    python -m jaxgan.experiments.dcgan --dataset folder --data-dir ~/anime_faces
+
+Datasets: ``cifar10``, ``celeb_a``, ``mnist`` and ``fashion_mnist`` from tensorflow-datasets
+(MNIST-style datasets also from local IDX files with ``--data-dir``), or ``folder``: any tree
+of JPEG/PNG images under ``--data-dir`` (labels from the top-level subfolders). Images are
+centre-cropped and resized to ``--image-size`` (CelebA like the tutorial); 28×28 digits are
+padded to 32×32 (resized for 64 and 96). Defaults: Adam 2e-4, β1 0.5, batch 128, latent 100,
+widths ngf = ndf = 64, the non-saturating loss; ``--conditional cgan|acgan`` uses the labels.
+
+Datasets that fit on the device stay there (an epoch is one program); larger ones, and all on
+CPU, stay in host memory and are fed step by step (``--data-placement``, :mod:`jaxgan.stream`).
+The outputs are the MNIST job's: fixed-noise grids per epoch, loss curves, progress.gif,
+real_vs_fake.png, metrics.jsonl, TensorBoard, summary.json, Orbax checkpoints (resumable,
+``python -m jaxgan.generate``); MNIST runs are also scored by :mod:`jaxgan.evaluate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+
+from jaxgan import data
+from jaxgan.experiments.common import (
+    cli_main,
+    create_state,
+    option,
+    override,
+    require,
+)
+from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, write_figures
+from jaxgan.experiments.loop import choose_devices, fit, open_run
+from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
+from jaxgan.parallel import AXIS
+
+NAME = "dcgan"
+IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
+DATASETS = ("cifar10", "celeb_a", "mnist", "fashion_mnist", "folder")
+DIGITS = ("mnist", "fashion_mnist")  # 28x28 grayscale, IDX files or tfds
+TFDS_CLASSES = {"cifar10": 10, "mnist": 10, "fashion_mnist": 10}  # celeb_a: no class label
+DEVICE_DATA_SHARE = 0.25  # data bigger than this share of the device's memory stay on the host
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ImageConfig):
+    RESUME_SAFE: ClassVar[frozenset[str]] = ImageConfig.RESUME_SAFE | {"data_placement"}
+
+    workdir: str = override("workdir", "runs/dcgan")
+    dataset: str = option("celeb_a", "dataset (folder: --data-dir's images)", choices=DATASETS)
+    data_dir: str | None = option(
+        None, "folder: the image folder; mnist/fashion_mnist: local IDX files instead of tfds"
+    )
+    image_size: int = option(64, "image resolution", choices=DCGAN_RESOLUTIONS)
+    classes: int | None = option(
+        None, "folder with --conditional: number of classes (default: the subfolders found)"
+    )
+    epochs: int = override("epochs", 5)
+    batch_size: int = override("batch_size", 128)
+    latent_dim: int = override("latent_dim", 100)
+    log_every: int = override("log_every", 50)
+    checkpoint_every: int = override("checkpoint_every", 1)
+    g_width: int = option(64, "ngf: the generator's channels before its output layer")
+    d_width: int = option(64, "ndf: the discriminator's first-layer channels")
+    data_placement: str = option(
+        "auto",
+        "device (an epoch is one program), host (fed step by step), or auto: device when the "
+        "data take under a quarter of an accelerator's memory",
+        choices=("auto", "device", "host"),
+    )
+
+    def validate(self) -> None:
+        require(
+            self.classes is None or self.classes >= 2, f"--classes must be >= 2, got {self.classes}"
+        )
+        super().validate()
+        for name in ("g_width", "d_width"):
+            value = getattr(self, name)
+            require(value >= 1, f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        require(
+            self.dataset != "folder" or self.data_dir is not None,
+            "--dataset folder needs --data-dir DIR, a folder of JPEG/PNG images",
+        )
+        require(
+            self.conditional == "none" or self.dataset != "celeb_a",
+            "celeb_a has no class labels; --conditional needs mnist, fashion_mnist, cifar10 "
+            "or a folder with a subfolder per class",
+        )
+        require(
+            self.classes is None or self.dataset == "folder",
+            "--classes is for --dataset folder (the other datasets know their classes)",
+        )
+
+    def num_classes(self) -> int | None:
+        if self.dataset == "folder":
+            return self.classes  # None until the folder is read (with_classes)
+        return TFDS_CLASSES.get(self.dataset)
+
+    def channels(self) -> int:
+        return 1 if self.dataset in DIGITS else 3
+
+
+def build_models(
+    config: Config, axis_name: str | None = None
+) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+    """The DCGAN pair at ``config.image_size``; with ``axis_name`` batch norm takes its
+    statistics over the devices (the global batch's), as one device would."""
+    g_labels, d_labels = config.conditioning_kwargs()
+    size = config.image_size
+    generator = DCGANGenerator(
+        size, config.channels(), width=config.g_width, axis_name=axis_name, **g_labels
+    )
+    discriminator = DCGANDiscriminator(size, width=config.d_width, axis_name=axis_name, **d_labels)
+    return generator, discriminator
+
+
+def fit_images(images: np.ndarray, config: Config) -> np.ndarray:
+    """Images at ``config.image_size``: 28x28 digits padded to 32, anything else cropped and
+    resized."""
+    if config.dataset in DIGITS and config.image_size == 32:
+        return data.pad_images(images, 32)
+    return data.resize_images(images, config.image_size)
+
+
+def load_data(config: Config) -> dict[str, np.ndarray]:
+    """The training images (uint8, ``image_size`` square) and labels (where the data have them)."""
+    if config.dataset == "folder":
+        return data.load_image_folder(config.data_dir, config.image_size, channels=3)
+    if config.dataset in DIGITS and config.data_dir is not None:
+        train_set = data.load_idx(config.data_dir, "train")
+    else:
+        train_set = data.load_tfds(
+            config.dataset,
+            "train",
+            config.tfds_data_dir,
+            transform=lambda images: fit_images(images, config),
+        )
+    return {**train_set, "image": fit_images(train_set["image"], config)}
+
+
+def with_classes(config: Config, labels: np.ndarray) -> Config:
+    """``config`` with a conditional folder run's number of classes settled (recorded in
+    config.json, so that ``jaxgan.generate`` rebuilds the same models)."""
+    if config.conditional == "none" or config.dataset != "folder":
+        return config
+    found = int(labels.max()) + 1
+    if config.classes is None:
+        if found < 2:
+            raise data.DataError(
+                f"{config.data_dir} has no subfolders of classes; --conditional needs one "
+                "subfolder per class"
+            )
+        return dataclasses.replace(config, classes=found)
+    if found > config.classes:
+        raise data.DataError(
+            f"{config.data_dir} holds {found} classes (subfolders), more than --classes "
+            f"{config.classes}"
+        )
+    return config
+
+
+def on_device(config: Config, train_set: dict[str, np.ndarray]) -> bool:
+    """Whether the data (as float32 on the device) should live there."""
+    if config.data_placement != "auto":
+        return config.data_placement == "device"
+    stats = jax.local_devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    if jax.default_backend() == "cpu" or not limit:
+        return False  # XLA:CPU runs convolutions faster one step per program
+    return 4 * train_set["image"].nbytes <= DEVICE_DATA_SHARE * limit
+
+
+def train(config: Config) -> dict[str, Any]:
+    """Trains the DCGAN and writes its workdir; returns the summary."""
+    train_set = load_data(config)
+    images, labels = train_set["image"], train_set.get("label")
+    config = with_classes(config, labels if labels is not None else np.zeros(1, np.int32))
+    evaluator = config.evaluator()
+    devices = choose_devices(config)
+    generator, discriminator = build_models(config, AXIS if devices > 1 else None)
+    state, _ = create_state(config, generator, discriminator, len(images))
+    run = open_run(config, NAME, state, num_devices=devices)
+    writer = run.writer
+    grids = SampleGrids(run.state, images, labels)
+    grids.save_real(writer)
+    on_epoch = epoch_hook(config, writer, grids, evaluator)
+    train_data = {"x": images}
+    if config.conditional != "none":
+        train_data["y"] = labels
+    if on_device(config, train_set):
+        device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
+        state, summary = fit(run, device_data, on_epoch=on_epoch)
+    else:
+        state, summary = fit(run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale)
+    write_figures(writer, grids, state)
+    summary.update(num_train=len(images), image_size=config.image_size)
+    writer.summary(summary)
+    run.close()
+    return summary
+
+
+def _scale(batch: dict) -> dict:
+    return {**batch, "x": data.scale_images(batch["x"])}
+
+
+def main(argv=None) -> None:
+    cli_main(NAME, Config, train, __doc__.split("\n\n")[0], argv)
+
+
+if __name__ == "__main__":
+    main()
