@@ -53,6 +53,18 @@ def test_noise_images_score_far_worse_than_real_digits(real_mnist, real_halves_s
     assert scores["num_fake"] == 2000 and scores["num_real"] == 10_000
 
 
+def test_label_accuracy_of_real_digits_is_the_classifiers_accuracy(real_mnist):
+    """Real test digits 'asked for' as their own class score the classifier's accuracy; asked
+    for the next class, almost nothing."""
+    test = data.load_idx(real_mnist, "test")
+    images, labels = test["image"][:2000], test["label"][:2000]
+    evaluator = evaluate.MNISTEvaluator(images[:1000])
+    right = evaluator(images[1000:], labels[1000:])
+    wrong = evaluator(images[1000:], (labels[1000:] + 1) % 10)
+    assert right["label_accuracy"] >= 0.97 and right["label_accuracy_min"] >= 0.85
+    assert wrong["label_accuracy"] < 0.03
+
+
 def test_classifier_rejects_images_of_the_wrong_shape():
     with pytest.raises(data.DataError, match=r"uint8 images of shape \[N, 28, 28, 1\]"):
         classifier.features_and_probs(np.zeros((4, 32, 32, 1), np.uint8))

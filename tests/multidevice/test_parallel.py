@@ -20,6 +20,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.experiments import gaussian1d
 from jaxgan.experiments.common import create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from jaxgan.stream import host_epoch_runner
 from jaxgan.train import GANState, StepConfig, train_epoch, train_step
 
 pytestmark = pytest.mark.skipif(
@@ -75,19 +76,20 @@ def test_shard_batch_gives_each_device_its_rows_of_every_minibatch():
 
 
 # The tricks' random draws (instance noise, targets and flips, penalty interpolation weights)
-# are drawn for the global batch and sliced, like the latent noise.
+# and the labels a conditional G is asked for are drawn for the global batch and sliced, like
+# the latent noise.
 TRICKS = {
     "plain": {},
-    "tricks": {
+    "tricks_acgan": {
         "instance_noise": 0.1,
         "real_target": (0.8, 1.0),
         "fake_target": (0.0, 0.1),
         "label_flip": 0.1,
         "gp_weight": 1.0,
         "r1_gamma": 0.5,
+        "conditional": "acgan",
+        "num_classes": CLASSES,
     },
-    # The labels G is asked for are drawn for the global batch too.
-    "acgan": {"conditional": "acgan", "num_classes": CLASSES},
 }
 
 
@@ -154,6 +156,21 @@ def test_dcgan_with_cross_device_batch_norm_matches_one_device():
         strict=True,
     ):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5, rtol=0)
+
+
+def test_host_fed_steps_on_8_devices_match_one_device():
+    """Data in host memory (jaxgan.stream), each global batch copied to the mesh per step."""
+    raw = np.random.default_rng(0).integers(0, 256, (3 * K * BATCH, 2), dtype=np.uint8)
+
+    def scale(batch):
+        return {"x": batch["x"] / 127.5 - 1.0}
+
+    single, _ = host_epoch_runner(BATCH, 3, prepare=scale)(make_state(), {"x": raw})
+    mesh = parallel.data_mesh(8)
+    sharded = parallel.to_global(make_state(), parallel.replicated(mesh))
+    sharded, _ = host_epoch_runner(BATCH, 3, mesh=mesh, prepare=scale)(sharded, {"x": raw})
+    assert int(parallel.host_local(sharded).step) == 3
+    assert_close(parallel.host_local(sharded), single, atol=1e-5)
 
 
 def test_sharded_epoch_matches_one_device():
