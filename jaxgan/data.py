@@ -136,6 +136,8 @@ def load_idx(data_dir: str | os.PathLike, split: str = "train") -> dict[str, np.
     return {"image": images[..., None], "label": labels.astype(np.int32)}
 
 
+# tfds datasets whose files exist in MNIST's IDX layout, which load_idx reads instead.
+IDX_DATASETS = ("mnist", "fashion_mnist")
 # tfds' own storage (dataset metadata, and mirrors such as MNIST's): reachable iff online.
 TFDS_HOST = "storage.googleapis.com"
 
@@ -175,7 +177,12 @@ def load_tfds(
 
     tf.config.set_visible_devices([], "GPU")  # keep TensorFlow off the accelerators JAX uses
     absl_logging.set_verbosity(absl_logging.ERROR)  # tfds' warnings would bury our one line
-    local = "pass --data-dir DIR with the dataset's IDX files (train-images-idx3-ubyte[.gz], ...)"
+    local = (
+        "pass --data-dir DIR with the dataset's IDX files (train-images-idx3-ubyte[.gz], ...)"
+        if name in IDX_DATASETS
+        else "prepare it once where there is network (--tfds-data-dir DIR to choose where), or "
+        "train on local images with --dataset folder --data-dir DIR"
+    )
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared() and not _reachable(TFDS_HOST):
         raise DataError(

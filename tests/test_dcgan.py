@@ -187,6 +187,13 @@ def test_dcgan_usage_and_data_errors(tmp_path, capsys, image_folder):
     assert not (tmp_path / "run").exists()  # nothing written before the data are good
 
 
+def test_offline_tfds_dataset_error_names_the_ways_out(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_reachable", lambda host: False)
+    argv = ["--dataset", "cifar10", "--workdir", str(tmp_path / "run")]
+    argv += ["--tfds-data-dir", str(tmp_path / "tfds")]
+    expect_usage_error(capsys, argv, "or train on local images with --dataset folder --data-dir")
+
+
 def test_celeb_a_from_tfds_is_centre_cropped_and_resized(monkeypatch):
     monkeypatch.setattr(data, "_reachable", lambda host: True)  # as on a connected machine
     with tfds.testing.mock_data(num_examples=6):

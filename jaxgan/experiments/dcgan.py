@@ -43,7 +43,7 @@ from jaxgan.parallel import AXIS
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
 DATASETS = ("cifar10", "celeb_a", "mnist", "fashion_mnist", "folder")
-DIGITS = ("mnist", "fashion_mnist")  # 28x28 grayscale, IDX files or tfds
+DIGITS = data.IDX_DATASETS  # 28x28 grayscale, IDX files or tfds
 TFDS_CLASSES = {"cifar10": 10, "mnist": 10, "fashion_mnist": 10}  # celeb_a: no class label
 DEVICE_DATA_SHARE = 0.25  # data bigger than this share of the device's memory stay on the host
 
