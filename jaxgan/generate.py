@@ -33,7 +33,7 @@ import numpy as np
 from jaxgan import checkpoint, data, viz
 from jaxgan.experiments.common import OneLineParser, init_state
 from jaxgan.latent import INTERPOLATIONS, interpolate, traverse
-from jaxgan.train import generate_samples, sample_latent
+from jaxgan.train import balanced_labels, generate_samples, sample_latent
 
 CHUNK = 1000  # samples per generator call, bounding memory for large --num
 NUM_PATHS = 8  # rows of an --interpolate/--traverse grid unless --num says otherwise
@@ -87,12 +87,12 @@ def latent_grid(args, config) -> tuple[jax.Array, int]:
 def labels_for(args, config, rows: int, per_row: int) -> np.ndarray | None:
     """The classes to draw: ``--label``, else every class in turn (one per row of a path grid,
     one per sample otherwise); None for an unconditional run."""
-    if config.conditional == "none":
+    classes = balanced_labels(rows, config)
+    if classes is None:
         return None
     if args.label is not None:
         return np.full(rows * per_row, args.label, np.int32)
-    classes = np.arange(rows, dtype=np.int32) % config.num_classes
-    return np.repeat(classes, per_row)
+    return np.repeat(np.asarray(classes), per_row)
 
 
 def check_options(parser, args, config) -> None:

@@ -144,9 +144,10 @@ def load_data(config: Config) -> dict[str, np.ndarray]:
     return {**train_set, "image": fit_images(train_set["image"], config)}
 
 
-def with_classes(config: Config, labels: np.ndarray) -> Config:
+def with_classes(config: Config, labels: np.ndarray | None) -> Config:
     """``config`` with a conditional folder run's number of classes settled (recorded in
-    config.json, so that ``jaxgan.generate`` rebuilds the same models)."""
+    config.json, so that ``jaxgan.generate`` rebuilds the same models); folders always have
+    labels, other datasets' configs come back unchanged."""
     if config.conditional == "none" or config.dataset != "folder":
         return config
     found = int(labels.max()) + 1
@@ -180,7 +181,7 @@ def train(config: Config) -> dict[str, Any]:
     """Trains the DCGAN and writes its workdir; returns the summary."""
     train_set = load_data(config)
     images, labels = train_set["image"], train_set.get("label")
-    config = with_classes(config, labels if labels is not None else np.zeros(1, np.int32))
+    config = with_classes(config, labels)
     evaluator = config.evaluator()
     devices = choose_devices(config)
     generator, discriminator = build_models(config, AXIS if devices > 1 else None)
