@@ -65,23 +65,31 @@ IDX_FILES = {
 _IDX_UBYTE = 0x08
 
 
-def _open_idx(data_dir: Path, stem: str) -> tuple[Path, bytes]:
-    """Reads ``stem`` or ``stem.gz`` from ``data_dir``; raises DataError if absent or unreadable."""
+def _find_idx(data_dir: Path, stem: str) -> Path:
+    """``stem`` or ``stem.gz`` in ``data_dir``; raises DataError if neither exists."""
     for path in (data_dir / stem, data_dir / f"{stem}.gz"):
         if path.exists():
-            try:
-                raw = path.read_bytes()
-                return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
-            except (OSError, EOFError, zlib.error) as e:
-                raise DataError(
-                    f"{path} is not a readable gzip file ({e}); download it again"
-                ) from e
+            return path
     raise DataError(
         f"{data_dir} has no {stem}[.gz]; point --data-dir at a directory with the IDX files"
     )
 
 
-def read_idx(data_dir: str | os.PathLike, stem: str, *, ndim: int) -> np.ndarray:
+def _stored_size(path: Path) -> int:
+    """The (decompressed) size of an IDX file in bytes; a gzipped one is decompressed in
+    chunks to count them, without holding it."""
+    if path.suffix != ".gz":
+        return path.stat().st_size
+    size = 0
+    with gzip.open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            size += len(chunk)
+    return size
+
+
+def read_idx(
+    data_dir: str | os.PathLike, stem: str, *, ndim: int, rows: slice | None = None
+) -> tuple[np.ndarray, int]:
     """Reads one IDX file of unsigned bytes (the MNIST format), validating it.
 
     An IDX file is a 4-byte magic number (two zero bytes, the element type 0x08 for unsigned
@@ -91,32 +99,48 @@ def read_idx(data_dir: str | os.PathLike, stem: str, *, ndim: int) -> np.ndarray
       data_dir: directory holding ``stem`` or ``stem.gz``.
       stem: file name without ``.gz``, e.g. ``"train-images-idx3-ubyte"``.
       ndim: expected number of dimensions (3 for images, 1 for labels).
+      rows: read only these rows (along the first dimension); only they are held in memory.
 
     Returns:
-      A uint8 array of the file's shape.
+      A uint8 array of the file's shape (its ``rows``), and the file's number of rows.
     """
-    path, raw = _open_idx(Path(data_dir), stem)
-    if len(raw) < 4 or raw[0] or raw[1] or raw[2] != _IDX_UBYTE or raw[3] != ndim:
-        raise DataError(
-            f"{path} is not an IDX file of {ndim}-D unsigned bytes (magic number "
-            f"{raw[:4].hex() or 'missing'}, expected 000008{ndim:02x}); is it the right file?"
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated inside its header; download it again")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(
-            f"{path} is {what}: {len(raw)} bytes for shape {shape}, expected {expected}; "
-            "download it again"
-        )
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+    path = _find_idx(Path(data_dir), stem)
+    try:
+        size = _stored_size(path)
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] or magic[1] or magic[2] != _IDX_UBYTE or magic[3] != ndim:
+                raise DataError(
+                    f"{path} is not an IDX file of {ndim}-D unsigned bytes (magic number "
+                    f"{magic.hex() or 'missing'}, expected 000008{ndim:02x}); is it the right file?"
+                )
+            header = 4 + 4 * ndim
+            if size < header:
+                raise DataError(f"{path} is truncated inside its header; download it again")
+            shape = tuple(int(d) for d in np.frombuffer(f.read(4 * ndim), ">u4"))
+            expected = header + int(np.prod(shape))
+            if size != expected:
+                what = "truncated" if size < expected else "longer than its header says"
+                raise DataError(
+                    f"{path} is {what}: {size} bytes for shape {shape}, expected {expected}; "
+                    "download it again"
+                )
+            start, stop = (rows or slice(None)).indices(shape[0])[:2]
+            stop = max(start, stop)
+            row_bytes = int(np.prod(shape[1:]))
+            f.seek(header + start * row_bytes)
+            raw = f.read((stop - start) * row_bytes)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path} is not a readable gzip file ({e}); download it again") from e
+    return np.frombuffer(raw, np.uint8).reshape((stop - start, *shape[1:])), shape[0]
 
 
-def load_idx(data_dir: str | os.PathLike, split: str = "train") -> dict[str, np.ndarray]:
+def load_idx(
+    data_dir: str | os.PathLike, split: str = "train", rows: slice | None = None
+) -> dict[str, np.ndarray]:
     """MNIST-layout IDX files (``train-*`` or ``t10k-*``, optionally gzipped) from ``data_dir``.
+
+    ``rows`` reads only that slice of the split (a process's share in a multi-host run).
 
     Returns:
       ``{"image": uint8 [N, H, W, 1], "label": int32 [N]}``.
@@ -124,16 +148,22 @@ def load_idx(data_dir: str | os.PathLike, split: str = "train") -> dict[str, np.
     if split not in IDX_FILES:
         raise DataError(f"unknown split {split!r}; choose one of {sorted(IDX_FILES)}")
     image_stem, label_stem = IDX_FILES[split]
-    images = read_idx(data_dir, image_stem, ndim=3)
-    labels = read_idx(data_dir, label_stem, ndim=1)
-    if len(images) != len(labels):
+    images, num_images = read_idx(data_dir, image_stem, ndim=3, rows=rows)
+    labels, num_labels = read_idx(data_dir, label_stem, ndim=1, rows=rows)
+    if num_images != num_labels:
         raise DataError(
-            f"{data_dir}: {len(images)} images but {len(labels)} labels in the {split} split; "
+            f"{data_dir}: {num_images} images but {num_labels} labels in the {split} split; "
             "the image and label files do not belong together"
         )
-    if len(images) == 0:
+    if num_images == 0:
         raise DataError(f"{data_dir}: the {split} split is empty")
     return {"image": images[..., None], "label": labels.astype(np.int32)}
+
+
+def idx_size(data_dir: str | os.PathLike, split: str = "train") -> int:
+    """The number of examples in an IDX split (its files validated, no rows read)."""
+    load_idx(data_dir, split, rows=slice(0, 0))
+    return read_idx(data_dir, IDX_FILES[split][0], ndim=3, rows=slice(0, 0))[1]
 
 
 # tfds datasets whose files exist in MNIST's IDX layout, which load_idx reads instead.
@@ -150,26 +180,11 @@ def _reachable(host: str, port: int = 443, timeout: float = 5.0) -> bool:
     return True
 
 
-def load_tfds(
-    name: str,
-    split: str = "train",
-    data_dir: str | None = None,
-    *,
-    transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> dict[str, np.ndarray]:
-    """A whole image dataset from tensorflow-datasets as numpy (downloads on first use).
+def _tfds_builder(name: str, data_dir: str | None):
+    """``(builder, tfds module, how to do without tfds)`` for ``name``; raises DataError at
+    once when the dataset is not prepared and there is no network to prepare it.
 
-    TensorFlow is imported here, not at module import, so runs that do not use tfds start fast.
-    ``data_dir`` defaults to tfds' own (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). A
-    dataset that is not there yet needs the network: without it this fails in seconds, where
-    tfds itself would retry its downloads for minutes. ``transform`` maps each chunk of
-    10,000 decoded images (e.g. :func:`resize_images`), so only the transformed dataset is
-    ever held whole: CelebA's 202,599 images are 23 GB as decoded, 2.5 GB at 64×64.
-
-    Returns:
-      ``{"image": uint8 [N, H, W, C], "label": int32 [N]}``; datasets without a ``label``
-      feature (CelebA) have no ``"label"``.
-    """
+    TensorFlow is imported here, not at module import, so runs without tfds start fast."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -189,11 +204,52 @@ def load_tfds(
             f"{name!r} is not in the tfds data dir ({builder.data_dir}) and it cannot be "
             f"downloaded: no network ({TFDS_HOST} is unreachable); {local}"
         )
+    return builder, tfds, local
+
+
+def _tfds_error(name: str, e: Exception, local: str) -> DataError:
+    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    return DataError(f"tensorflow-datasets could not load {name!r} ({reason}); {local}")
+
+
+def tfds_size(name: str, split: str = "train", data_dir: str | None = None) -> int:
+    """The number of examples in a tfds split (preparing the dataset first if needed)."""
+    builder, _, local = _tfds_builder(name, data_dir)
+    try:
+        builder.download_and_prepare()
+        return builder.info.splits[split].num_examples
+    except Exception as e:  # tfds raises many types for "cannot download / prepare"
+        raise _tfds_error(name, e, local) from e
+
+
+def load_tfds(
+    name: str,
+    split: str = "train",
+    data_dir: str | None = None,
+    *,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    rows: slice | None = None,
+) -> dict[str, np.ndarray]:
+    """An image dataset's split from tensorflow-datasets as numpy (downloads on first use);
+    with ``rows``, only that slice of it (a process's share in a multi-host run).
+
+    ``data_dir`` defaults to tfds' own (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). A
+    dataset that is not there yet needs the network: without it this fails in seconds, where
+    tfds itself would retry its downloads for minutes. ``transform`` maps each chunk of
+    10,000 decoded images (e.g. :func:`resize_images`), so only the transformed dataset is
+    ever held whole: CelebA's 202,599 images are 23 GB as decoded, 2.5 GB at 64×64.
+
+    Returns:
+      ``{"image": uint8 [N, H, W, C], "label": int32 [N]}``; datasets without a ``label``
+      feature (CelebA) have no ``"label"``.
+    """
+    tfds, local = _tfds_builder(name, data_dir)[1:]
+    if rows is not None:
+        split = f"{split}[{rows.start}:{rows.stop}]"
     try:
         dataset = tfds.load(name, split=split, data_dir=data_dir)
     except Exception as e:  # tfds raises many types for "cannot download / prepare"
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise DataError(f"tensorflow-datasets could not load {name!r} ({reason}); {local}") from e
+        raise _tfds_error(name, e, local) from e
     transform = transform or (lambda images: images)
     images, labels = [], []
     for batch in tfds.as_numpy(dataset.batch(10_000)):

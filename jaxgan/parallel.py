@@ -13,6 +13,13 @@ Either way each device takes its share of every global minibatch and of the glob
 gradients are averaged with ``lax.pmean``, so N devices compute the update that one device
 computes on the whole batch (up to floating-point summation order).
 
+The dataset itself is split over the mesh (:func:`shard_data`): device i holds rows
+``i * S:(i + 1) * S`` and each process loads only the rows of its own devices
+(:func:`process_rows`). Every device computes the global data order, picks the rows of each
+minibatch it holds, and one reduce-scatter hands every device its share
+(:func:`jaxgan.train.exchange_rows`): the batches a single device with the whole set would
+draw, with 1/N of the data per device.
+
 ``shard_map`` runs with ``check_vma=False``, the semantics ``pmap`` has: with the check on,
 differentiating replicated parameters through per-device data already sums the gradients over
 devices, and the body's own ``pmean`` would then scale them by the device count.
@@ -21,6 +28,10 @@ devices, and the body's own ``pmean`` would then scale them by the device count.
 from __future__ import annotations
 
 import functools
+import os
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +40,14 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgan.train import Batch, GANState, train_epoch_body, train_step_body
+from jaxgan.train import (
+    Batch,
+    GANState,
+    scatter_rows,
+    shard_rows,
+    train_epoch_body,
+    train_step_body,
+)
 
 AXIS = "data"
 
@@ -86,6 +104,45 @@ def sync_processes(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def tpu_pod_environment(
+    environ: Mapping[str, str] = os.environ, metadata: Callable[[str], str | None] | None = None
+) -> str | None:
+    """Why this process's environment says it is one host of a multi-host TPU pod slice (the
+    evidence, in words), or None on a single host or off TPU.
+
+    Looked up where ``jax.distributed.initialize`` looks: ``TPU_PROCESS_ADDRESSES`` or
+    ``TPU_WORKER_HOSTNAMES`` (GKE), ``MEGASCALE_COORDINATOR_ADDRESS`` (multislice), else, on
+    a Cloud TPU VM (TPU device files present), the ``worker-network-endpoints`` entry of the
+    GCE metadata server (``metadata``: a lookup of one entry; default: the server itself).
+    """
+    for name in ("TPU_PROCESS_ADDRESSES", "TPU_WORKER_HOSTNAMES"):
+        if environ.get(name):
+            hosts = len(environ[name].split(","))
+            return f"{name} lists {hosts} hosts" if hosts > 1 else None
+    if environ.get("MEGASCALE_COORDINATOR_ADDRESS"):
+        return "MEGASCALE_COORDINATOR_ADDRESS is set (a multislice run)"
+    if metadata is None:
+        if not any(Path("/dev").glob("accel*")) and not Path("/dev/vfio").is_dir():
+            return None  # not a TPU VM: no metadata server to ask
+        metadata = _gce_metadata
+    endpoints = metadata("worker-network-endpoints")
+    hosts = len(endpoints.split(",")) if endpoints else 0
+    return f"the TPU VM's metadata lists {hosts} workers" if hosts > 1 else None
+
+
+def _gce_metadata(name: str) -> str | None:
+    """One instance attribute from the GCE metadata server, or None (not on GCE, not set)."""
+    request = urllib.request.Request(
+        f"http://metadata.google.internal/computeMetadata/v1/instance/attributes/{name}",
+        headers={"Metadata-Flavor": "Google"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
 def initialize_distributed(
     coordinator_address: str | None = None,
     num_processes: int | None = None,
@@ -102,6 +159,51 @@ def initialize_distributed(
         num_processes=num_processes,
         process_id=process_id,
     )
+
+
+def process_rows(mesh: Mesh | None, num_examples: int) -> slice:
+    """The rows of a ``num_examples`` dataset that this process holds: those of its devices'
+    shards of ``mesh`` (all of them without a mesh).
+
+    Raises:
+      ValueError: this process has no device in ``mesh``, or its devices are not adjacent in
+        it (``data_mesh`` orders devices by process).
+    """
+    if mesh is None:
+        return slice(0, num_examples)
+    size = shard_rows(num_examples, mesh.size)
+    mine = [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
+    if not mine or mine != list(range(mine[0], mine[-1] + 1)):
+        raise ValueError(
+            f"process {jax.process_index()} holds devices {mine} of the {mesh.size}-device "
+            "mesh; it needs a contiguous, non-empty run of them (train on all devices)"
+        )
+    return slice(min(mine[0] * size, num_examples), min((mine[-1] + 1) * size, num_examples))
+
+
+def shard_data(local: Batch, mesh: Mesh, num_examples: int) -> Batch:
+    """The dataset as global arrays split over ``mesh``'s devices (``[devices * S, ...]``,
+    device i holding rows ``i * S:(i + 1) * S``, zeros past the end), built from ``local``:
+    this process's :func:`process_rows` of it."""
+    rows = process_rows(mesh, num_examples)
+    size = shard_rows(num_examples, mesh.size)
+    sharding = NamedSharding(mesh, P(AXIS))
+
+    def put(a):
+        a = np.asarray(a)
+        if len(a) != rows.stop - rows.start:
+            raise ValueError(f"expected this process's {rows} of the data, got {len(a)} rows")
+
+        def device_rows(index):
+            start, stop = index[0].indices(mesh.size * size)[:2]
+            out = np.zeros((stop - start, *a.shape[1:]), a.dtype)
+            lo, hi = max(start, rows.start), min(stop, rows.stop)
+            out[lo - start : max(lo, hi) - start] = a[lo - rows.start : max(lo, hi) - rows.start]
+            return out
+
+        return jax.make_array_from_callback((mesh.size * size, *a.shape[1:]), sharding, device_rows)
+
+    return jax.tree.map(put, local)
 
 
 def shard_batch(batch: Batch, num_devices: int, d_steps: int) -> Batch:
@@ -160,9 +262,36 @@ def sharded_train_step(mesh: Mesh):
 
 
 @functools.cache
-def sharded_train_epoch(mesh: Mesh, batch_size: int, steps: int | None = None):
-    """``epoch(state, data)`` over ``mesh``, with data and state replicated on every device
-    (``steps``: a chunk of the epoch, as in :func:`jaxgan.train.train_epoch_body`)."""
-    body = functools.partial(train_epoch_body, batch_size=batch_size, axis_name=AXIS, steps=steps)
-    sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P()), out_specs=P(), check_vma=False)
+def picked_train_step(mesh: Mesh, prepare=None):
+    """``step(state, picked)`` over ``mesh`` for data held in the processes' host memory:
+    ``picked`` is ``[devices, k, B, ...]``, device i's block holding the rows of the step's
+    minibatches that lie in its shard (:func:`jaxgan.train.pick_rows`, zeros elsewhere); the
+    devices exchange them (:func:`jaxgan.train.scatter_rows`) and convert their rows with
+    ``prepare`` before the step."""
+
+    def per_device(state: GANState, picked: Batch):
+        batch = scatter_rows(jax.tree.map(lambda a: a[0], picked), AXIS)
+        return train_step_body(state, prepare(batch) if prepare else batch, axis_name=AXIS)
+
+    step = jax.shard_map(
+        per_device, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(), check_vma=False
+    )
+    return jax.jit(step, donate_argnums=0)
+
+
+@functools.cache
+def sharded_train_epoch(mesh: Mesh, batch_size: int, num_examples: int, steps: int | None = None):
+    """``epoch(state, data)`` over ``mesh``: the state replicated, the ``num_examples`` rows of
+    data split over the devices by :func:`shard_data` (``steps``: a chunk of the epoch, as in
+    :func:`jaxgan.train.train_epoch_body`)."""
+    body = functools.partial(
+        train_epoch_body,
+        batch_size=batch_size,
+        axis_name=AXIS,
+        steps=steps,
+        num_examples=num_examples,
+    )
+    sharded = jax.shard_map(
+        body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(), check_vma=False
+    )
     return jax.jit(sharded, donate_argnums=0)

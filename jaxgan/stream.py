@@ -5,6 +5,8 @@ stays on the host as uint8. Each step's rows are gathered there, in exactly the 
 on-device epoch (:func:`jaxgan.train.train_epoch_body`) uses, copied to the device by a
 background thread a few steps ahead, and converted there (``prepare``, e.g. scaling to
 [-1, 1]); so a run gives the same numbers whichever way its data travel, and resumes the same.
+Over several devices each process holds only its devices' shards of the data, sends each
+device the rows of the step in its shard, and the devices exchange them, as on-device data do.
 
 One dispatch per step is also the faster way for convolutional models on XLA:CPU, which runs a
 convolution inside a ``lax.scan`` body several times slower than as a program of its own.
@@ -18,10 +20,19 @@ from collections.abc import Callable, Iterator
 
 import jax
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from jaxgan.parallel import host_local, replicated, sharded_train_step, to_global
-from jaxgan.train import Batch, GANState, epoch_order, steps_per_epoch, train_step
+from jaxgan.parallel import AXIS, host_local, picked_train_step, process_rows
+from jaxgan.train import (
+    Batch,
+    GANState,
+    epoch_order,
+    pick_rows,
+    shard_rows,
+    steps_per_epoch,
+    train_step,
+)
 
 PREFETCH = 2  # batches on their way to the device while a step runs
 
@@ -53,6 +64,7 @@ def host_epoch_runner(
     *,
     mesh: Mesh | None = None,
     prepare: Callable[[Batch], Batch] | None = None,
+    num_examples: int | None = None,
 ) -> Callable[[GANState, dict[str, np.ndarray]], tuple[GANState, dict]]:
     """``run(state, data)``: ``steps`` training steps from where ``state.step`` stands, on
     ``data`` (numpy arrays on the host), returning the new state and the metrics stacked over
@@ -61,33 +73,58 @@ def host_epoch_runner(
     Args:
       batch_size: the global minibatch size.
       steps: steps per call; they must not cross an epoch's end.
-      mesh: the devices that split each batch (None: one device).
+      mesh: the devices that split each batch (None: one device). Then ``data`` are this
+        process's rows (:func:`jaxgan.parallel.process_rows`) of a dataset of
+        ``num_examples``: each of its devices is sent the rows of the step that lie in the
+        device's shard, and the devices exchange them.
       prepare: a device-side conversion of each batch (jit-compiled), e.g. uint8 to [-1, 1].
+      num_examples: the whole dataset's size (default: ``data``'s, for one process).
     """
-    step = train_step if mesh is None else sharded_train_step(mesh)
-    convert = jax.jit(prepare) if prepare is not None else lambda batch: batch
+    if mesh is None:
+        step = train_step
+        convert = jax.jit(prepare) if prepare is not None else lambda batch: batch
 
-    def put(batch: Batch) -> Batch:
-        return convert(
-            jax.device_put(batch) if mesh is None else to_global(batch, replicated(mesh))
-        )
+        def load(data, idx, total):
+            return convert(jax.device_put({name: a[idx.reshape(-1)] for name, a in data.items()}))
+
+    else:
+        step = picked_train_step(mesh, prepare)
+        sharding = NamedSharding(mesh, P(AXIS))
+
+        def load(data, idx, total):
+            return _device_blocks(data, idx, mesh, sharding, total)
 
     def run(state: GANState, data: dict[str, np.ndarray]):
-        num_examples = len(next(iter(data.values())))
+        total = num_examples or len(next(iter(data.values())))
         k = state.config.d_steps
-        per_epoch = steps_per_epoch(num_examples, batch_size, k)
+        per_epoch = steps_per_epoch(total, batch_size, k)
         first = int(host_local(state.step))
         offset = first % per_epoch
         if offset + steps > per_epoch:
             raise ValueError(f"{steps} steps from step {first} cross the epoch's end")
-        key = host_local(state.key)
-        order = np.asarray(epoch_order(key, first - offset, num_examples, batch_size, k))
-        order = order[offset : offset + steps].reshape(steps, -1)
-        batches = ({name: a[idx] for name, a in data.items()} for idx in order)
+        order = np.asarray(epoch_order(host_local(state.key), first - offset, total, batch_size, k))
         metrics = []
-        for batch in prefetch(put(b) for b in batches):
+        for batch in prefetch(load(data, idx, total) for idx in order[offset : offset + steps]):
             state, step_metrics = step(state, batch)
             metrics.append(host_local(step_metrics))
         return state, jax.tree.map(lambda *values: np.stack(values), *jax.device_get(metrics))
 
     return run
+
+
+def _device_blocks(data: Batch, idx: np.ndarray, mesh: Mesh, sharding, num_examples: int):
+    """``[devices, k, B, ...]`` global arrays: for each of this process's devices, the rows of
+    the minibatches ``idx`` in its shard (zeros elsewhere), from this process's rows ``data``."""
+    rows = process_rows(mesh, num_examples)
+    size = shard_rows(num_examples, mesh.size)
+    mine = [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
+    blocks = []
+    for i in mine:
+        lo, hi = max(i * size, rows.start), min((i + 1) * size, rows.stop)
+        held = {name: a[lo - rows.start : max(lo, hi) - rows.start] for name, a in data.items()}
+        blocks.append(pick_rows(held, idx, lo))
+    local = jax.tree.map(lambda *b: np.stack(b), *blocks)
+    return jax.tree.map(
+        lambda a: jax.make_array_from_process_local_data(sharding, a, (mesh.size, *a.shape[1:])),
+        local,
+    )

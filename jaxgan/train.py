@@ -18,6 +18,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 from flax.training import train_state
@@ -579,25 +580,31 @@ def train_epoch_body(
     batch_size: int,
     axis_name: str | None = None,
     steps: int | None = None,
+    num_examples: int | None = None,
 ):
     """One epoch (or a chunk of one) as a single program: an on-device permutation, then
     ``lax.scan`` of the step.
 
     Args:
       state: the state at the epoch's start, or where a chunk starts.
-      data: the whole dataset on the device, ``{"x": [num_examples, ...]}``.
+      data: the whole dataset on the device, ``{"x": [num_examples, ...]}``; with
+        ``axis_name``, this device's shard of it (:func:`shard_rows`).
       batch_size: real samples per discriminator minibatch (the global batch: over all
         devices of ``axis_name``).
-      axis_name: the data-parallel axis, or None on one device. Every device holds the whole
-        (small) dataset and the same permutation, and takes its rows of each global
-        minibatch, so the epoch is the one a single device runs.
+      axis_name: the data-parallel axis, or None on one device. Every device computes the
+        same permutation and receives its rows of each global minibatch from the devices
+        that hold them (:func:`exchange_rows`), so the epoch is the one a single device runs.
       steps: run only this many steps (a divisor of the steps per epoch), from where
         ``state.step`` stands in its epoch; None runs the whole epoch.
+      num_examples: the dataset's size; needed with ``axis_name`` (the shards are padded).
 
     Returns:
       ``(new_state, metrics)`` with each metric stacked over the steps run.
     """
-    num_examples = jax.tree.leaves(data)[0].shape[0]
+    if axis_name is None:
+        num_examples = jax.tree.leaves(data)[0].shape[0]
+    elif num_examples is None:
+        raise ValueError("a sharded dataset needs num_examples")
     k = state.config.d_steps
     per_epoch = checked_steps_per_epoch(num_examples, batch_size, k)
     steps = per_epoch if steps is None else steps
@@ -607,20 +614,69 @@ def train_epoch_body(
     order = epoch_order(state.key, state.step - offset, num_examples, batch_size, k)
     if steps < per_epoch:
         order = jax.lax.dynamic_slice_in_dim(order, offset, steps, axis=0)
-    if axis_name is not None:
-        share = batch_size // jax.lax.axis_size(axis_name)
-        start = jax.lax.axis_index(axis_name) * share
-        order = jax.lax.dynamic_slice_in_dim(order, start, share, axis=2)
-    order = order.reshape(steps, -1)
 
-    def body(state, idx):
-        batch = jax.tree.map(lambda a: a[idx], data)
+    def body(state, idx):  # idx: [k, batch_size], the step's minibatches
+        if axis_name is None:
+            batch = jax.tree.map(lambda a: a[idx.reshape(-1)], data)
+        else:
+            batch = exchange_rows(data, idx, axis_name)
         return train_step_body(state, batch, axis_name=axis_name)
 
     return jax.lax.scan(body, state, order)
 
 
+def shard_rows(num_examples: int, num_shards: int) -> int:
+    """Rows per device when a dataset is split over ``num_shards`` devices: device i holds rows
+    ``i * size:(i + 1) * size`` (the last shards padded with zeros)."""
+    return -(-num_examples // num_shards)
+
+
+def pick_rows(shard, idx, first_row: int):
+    """The rows ``idx`` (global row numbers, any shape) of a dataset, taken from ``shard`` (a
+    dict of arrays holding rows ``first_row:first_row + len``) where it holds them, zeros
+    elsewhere; works on numpy arrays on the host and jax arrays on the device."""
+    xp = jnp if isinstance(jax.tree.leaves(shard)[0], jax.Array) else np
+    size = len(jax.tree.leaves(shard)[0])
+    local = idx - first_row
+    held = (local >= 0) & (local < size)
+    local = xp.clip(local, 0, size - 1)
+
+    def pick(a):
+        if size == 0:  # a shard of padding only
+            return xp.zeros((*idx.shape, *a.shape[1:]), a.dtype)
+        mask = held.reshape(held.shape + (1,) * (a.ndim - 1))
+        return xp.where(mask, a[local], xp.zeros((), a.dtype))
+
+    return jax.tree.map(pick, shard)
+
+
+def scatter_rows(picked, axis_name: str) -> Batch:
+    """Each device's rows of a step's minibatches, from every device's :func:`pick_rows` of
+    them (``[k, B, ...]``, zeros where it does not hold a row): summed over the devices (every
+    row has exactly one holder, so the sum is exact) and scattered, device i receiving rows
+    ``i * b:(i + 1) * b`` of each minibatch (``b = B / devices``), back to back: ``[k * b, ...]``.
+    """
+    n = jax.lax.axis_size(axis_name)
+
+    def scatter(a):
+        k, batch = a.shape[:2]
+        a = a.reshape((k, n, batch // n, *a.shape[2:]))
+        mine = jax.lax.psum_scatter(a, axis_name, scatter_dimension=1)
+        return mine.reshape((-1, *mine.shape[2:]))
+
+    return jax.tree.map(scatter, picked)
+
+
+def exchange_rows(shard, idx: Array, axis_name: str) -> Batch:
+    """This device's rows of the minibatches ``idx`` (``[k, B]`` global row numbers) of a
+    dataset sharded over ``axis_name`` (``shard``: this device's :func:`shard_rows` rows)."""
+    first_row = jax.lax.axis_index(axis_name) * len(jax.tree.leaves(shard)[0])
+    return scatter_rows(pick_rows(shard, idx, first_row), axis_name)
+
+
 train_epoch = jax.jit(
-    train_epoch_body, donate_argnums=0, static_argnames=("batch_size", "axis_name", "steps")
+    train_epoch_body,
+    donate_argnums=0,
+    static_argnames=("batch_size", "axis_name", "steps", "num_examples"),
 )
 """``train_epoch(state, data, batch_size=B[, steps=S])``: :func:`train_epoch_body` compiled."""

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from jaxgan.experiments import gaussian1d, mixture2d
+from jaxgan import parallel
+from jaxgan.experiments import common, gaussian1d, mixture2d
 from jaxgan.experiments.common import config_parser
 
 
@@ -155,3 +156,44 @@ def test_mixture2d_defaults_follow_the_dataset_unless_given():
     assert grid.g_hidden == (256, 256, 256, 256) and grid.d_minibatch_std
     given = mixture2d.Config(dataset="grid", g_hidden=(8,), d_minibatch_std=False).resolved()
     assert given.g_hidden == (8,) and not given.d_minibatch_std
+
+
+@pytest.mark.parametrize(
+    ("environ", "metadata", "expected"),
+    [
+        ({"TPU_WORKER_HOSTNAMES": "t-w-0,t-w-1,t-w-2,t-w-3"}, None, "TPU_WORKER_HOSTNAMES lists 4"),
+        ({"TPU_PROCESS_ADDRESSES": "10.0.0.1:8476,10.0.0.2:8476"}, None, "lists 2 hosts"),
+        ({"TPU_WORKER_HOSTNAMES": "localhost"}, None, None),  # a single-host TPU VM
+        ({"MEGASCALE_COORDINATOR_ADDRESS": "10.0.0.1"}, None, "multislice"),
+        ({}, "w-0:a:10.0.0.1,w-1:b:10.0.0.2", "metadata lists 2 workers"),
+        ({}, "10.0.0.1", None),  # a v4-8: one worker
+        ({}, None, None),  # no metadata server
+    ],
+)
+def test_tpu_pod_slices_are_recognised_from_their_environment(environ, metadata, expected):
+    found = parallel.tpu_pod_environment(environ, lambda name: metadata)
+    assert found is None if expected is None else expected in found
+
+
+def test_this_machine_is_not_a_tpu_pod():
+    assert parallel.tpu_pod_environment({}) is None
+
+
+def test_on_a_pod_slice_experiments_join_the_other_hosts_without_the_flag(
+    tmp_path, monkeypatch, capsys
+):
+    calls = []
+
+    def initialize(*args):
+        calls.append(args)
+        raise RuntimeError("stop here")  # a real join would wait for the other hosts
+
+    monkeypatch.setenv("TPU_WORKER_HOSTNAMES", "t-w-0,t-w-1")
+    monkeypatch.setattr(common, "initialize_distributed", initialize)
+    with pytest.raises(RuntimeError, match="stop here"):
+        gaussian1d.main(["--workdir", str(tmp_path / "run")])
+    assert calls == [(None, None, None)]  # jax.distributed.initialize detects the rest
+    assert "joining the other hosts as --distributed does: TPU_WORKER_HOSTNAMES lists 2 hosts" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()

@@ -42,6 +42,24 @@ def test_idx_reader_round_trip_plain_and_gzip(tmp_path):
     loaded = data.load_idx(tmp_path)
     np.testing.assert_array_equal(loaded["image"][..., 0], images)
     assert loaded["label"].tolist() == [3, 7]
+    assert data.idx_size(tmp_path) == 2
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_reader_reads_only_the_rows_asked_for(tmp_path, compress):
+    images = np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    labels = np.arange(10, dtype=np.uint8)
+    for stem, array in [("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)]:
+        raw = idx_bytes(array)
+        if compress:
+            (tmp_path / f"{stem}.gz").write_bytes(gzip.compress(raw))
+        else:
+            (tmp_path / stem).write_bytes(raw)
+    part = data.load_idx(tmp_path, rows=slice(3, 7))
+    np.testing.assert_array_equal(part["image"][..., 0], images[3:7])
+    assert part["label"].tolist() == [3, 4, 5, 6]
+    assert data.load_idx(tmp_path, rows=slice(8, 12))["label"].tolist() == [8, 9]  # clipped
+    assert len(data.load_idx(tmp_path, rows=slice(0, 0))["image"]) == 0
 
 
 def corrupt(directory, stem, content: bytes):
@@ -252,3 +270,34 @@ def test_progress_gif_keeps_at_most_50_evenly_spaced_frames_and_the_last(tmp_pat
     assert gif.n_frames == 50 and gif.size == (4, 4)
     gif.seek(49)
     assert np.asarray(gif.convert("L"))[0, 0] == 238  # the last frame, value 119 * 2
+
+
+class TinyDigits(tfds.core.GeneratorBasedBuilder):
+    """A 30-example tfds dataset built on the spot (no download), for the row slicing."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = {
+            "image": tfds.features.Image(shape=(28, 28, 1)),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        }
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(30):
+            yield i, {"image": np.full((28, 28, 1), i, np.uint8), "label": i % 10}
+
+
+def test_tfds_loads_only_the_rows_asked_for(tmp_path):
+    TinyDigits(data_dir=str(tmp_path)).download_and_prepare()
+    name = TinyDigits.name
+    assert data.tfds_size(name, "train", str(tmp_path)) == 30
+    whole = data.load_tfds(name, "train", str(tmp_path))
+    assert sorted(whole["image"][:, 0, 0, 0].tolist()) == list(range(30))
+    part = data.load_tfds(name, "train", str(tmp_path), rows=slice(10, 20))
+    for key in ("image", "label"):  # rows 10-19 in tfds' stored (shuffled) order
+        np.testing.assert_array_equal(part[key], whole[key][10:20])

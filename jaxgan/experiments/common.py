@@ -22,7 +22,7 @@ import optax
 
 from jaxgan.data import DataError
 from jaxgan.losses import LOSSES
-from jaxgan.parallel import initialize_distributed
+from jaxgan.parallel import initialize_distributed, tpu_pod_environment
 from jaxgan.train import (
     CONDITIONALS,
     LATENT_DISTRIBUTIONS,
@@ -163,7 +163,9 @@ class TrainConfig:
         0, "devices to split each batch over (0 = all, or the most that divide the batch)"
     )
     distributed: bool = option(
-        False, "multi-host: join the other processes (jax.distributed.initialize) first"
+        False,
+        "multi-host: join the other processes (jax.distributed.initialize) first; automatic "
+        "on the hosts of a TPU pod slice",
     )
     coordinator_address: str | None = option(
         None, "with --distributed: host:port of process 0 (auto-detected on TPU VMs, SLURM)"
@@ -411,7 +413,10 @@ def cli_main(
     try:
         config = config_cls(**vars(args))
         config.validate()
-        if config.distributed:
+        pod = None if config.distributed else tpu_pod_environment()
+        if pod:
+            print(f"joining the other hosts as --distributed does: {pod}", file=sys.stderr)
+        if config.distributed or pod:
             initialize_distributed(
                 config.coordinator_address, config.num_processes, config.process_id
             )

@@ -36,9 +36,10 @@ from jaxgan.experiments.common import (
     require,
 )
 from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, write_figures
-from jaxgan.experiments.loop import choose_devices, fit, open_run
+from jaxgan.experiments.loop import choose_devices, fit, load_rows, open_run
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.parallel import AXIS
+from jaxgan.train import shard_rows
 
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -128,20 +129,47 @@ def fit_images(images: np.ndarray, config: Config) -> np.ndarray:
     return data.resize_images(images, config.image_size)
 
 
-def load_data(config: Config) -> dict[str, np.ndarray]:
-    """The training images (uint8, ``image_size`` square) and labels (where the data have them)."""
-    if config.dataset == "folder":
-        return data.load_image_folder(config.data_dir, config.image_size, channels=3)
+def load_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarray]:
+    """The training images (uint8, ``image_size`` square) and labels (where the data have
+    them) of a tfds or IDX dataset; ``rows`` only, if given."""
     if config.dataset in DIGITS and config.data_dir is not None:
-        train_set = data.load_idx(config.data_dir, "train")
+        train_set = data.load_idx(config.data_dir, "train", rows=rows)
     else:
         train_set = data.load_tfds(
             config.dataset,
             "train",
             config.tfds_data_dir,
             transform=lambda images: fit_images(images, config),
+            rows=rows,
         )
     return {**train_set, "image": fit_images(train_set["image"], config)}
+
+
+def load_train_set(config: Config, devices: int) -> tuple[Config, dict[str, np.ndarray], int]:
+    """This process's rows of the training set (:func:`jaxgan.experiments.loop.load_rows`),
+    the set's size, and the config with a folder's classes settled (:func:`with_classes`).
+
+    Every process decodes a whole folder, since which files are unreadable shows only then."""
+    if config.dataset != "folder":
+        train_set, num_train = load_rows(
+            devices, lambda rows: load_data(config, rows), lambda: count_data(config)
+        )
+        return config, train_set, num_train
+    folder = data.load_image_folder(config.data_dir, config.image_size, channels=3)
+    config = with_classes(config, folder["label"])
+    train_set, num_train = load_rows(
+        devices,
+        lambda rows: {name: a[rows or slice(None)] for name, a in folder.items()},
+        lambda: len(folder["image"]),
+    )
+    return config, train_set, num_train
+
+
+def count_data(config: Config) -> int:
+    """The size of a tfds or IDX training set, from its metadata or header."""
+    if config.dataset in DIGITS and config.data_dir is not None:
+        return data.idx_size(config.data_dir, "train")
+    return data.tfds_size(config.dataset, "train", config.tfds_data_dir)
 
 
 def with_classes(config: Config, labels: np.ndarray | None) -> Config:
@@ -166,26 +194,26 @@ def with_classes(config: Config, labels: np.ndarray | None) -> Config:
     return config
 
 
-def on_device(config: Config, train_set: dict[str, np.ndarray]) -> bool:
-    """Whether the data (as float32 on the device) should live there."""
+def on_device(config: Config, num_train: int, devices: int) -> bool:
+    """Whether the data (as float32, split over the devices) should live on them."""
     if config.data_placement != "auto":
         return config.data_placement == "device"
     stats = jax.local_devices()[0].memory_stats() or {}
     limit = stats.get("bytes_limit")
     if jax.default_backend() == "cpu" or not limit:
         return False  # XLA:CPU runs convolutions faster one step per program
-    return 4 * train_set["image"].nbytes <= DEVICE_DATA_SHARE * limit
+    image_bytes = 4 * config.image_size**2 * config.channels()
+    return image_bytes * shard_rows(num_train, devices) <= DEVICE_DATA_SHARE * limit
 
 
 def train(config: Config) -> dict[str, Any]:
     """Trains the DCGAN and writes its workdir; returns the summary."""
-    train_set = load_data(config)
-    images, labels = train_set["image"], train_set.get("label")
-    config = with_classes(config, labels)
-    evaluator = config.evaluator()
     devices = choose_devices(config)
+    config, train_set, num_train = load_train_set(config, devices)
+    images, labels = train_set["image"], train_set.get("label")
+    evaluator = config.evaluator()
     generator, discriminator = build_models(config, AXIS if devices > 1 else None)
-    state, _ = create_state(config, generator, discriminator, len(images))
+    state, _ = create_state(config, generator, discriminator, num_train)
     run = open_run(config, NAME, state, num_devices=devices)
     writer = run.writer
     grids = SampleGrids(run.state, images, labels)
@@ -194,13 +222,15 @@ def train(config: Config) -> dict[str, Any]:
     train_data = {"x": images}
     if config.conditional != "none":
         train_data["y"] = labels
-    if on_device(config, train_set):
+    if on_device(config, num_train, devices):
         device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
-        state, summary = fit(run, device_data, on_epoch=on_epoch)
+        state, summary = fit(run, device_data, on_epoch=on_epoch, num_examples=num_train)
     else:
-        state, summary = fit(run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale)
+        state, summary = fit(
+            run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale, num_examples=num_train
+        )
     write_figures(writer, grids, state)
-    summary.update(num_train=len(images), image_size=config.image_size)
+    summary.update(num_train=num_train, image_size=config.image_size)
     writer.summary(summary)
     run.close()
     return summary

@@ -47,7 +47,9 @@ from jaxgan.parallel import (
     data_mesh,
     host_local,
     is_primary,
+    process_rows,
     replicated,
+    shard_data,
     sharded_train_epoch,
     sync_processes,
     to_global,
@@ -144,6 +146,31 @@ def choose_devices(config: TrainConfig) -> int:
             f"{', '.join(map(str, valid))} (or 0 for the most)"
         )
     return config.devices
+
+
+def load_rows(
+    num_devices: int,
+    load: Callable[[slice | None], dict[str, np.ndarray]],
+    count: Callable[[], int],
+) -> tuple[dict[str, np.ndarray], int]:
+    """This process's rows of a dataset, and the dataset's size.
+
+    With one process, ``load(None)`` reads everything. With several, each reads only the rows
+    of its devices' shards (:func:`jaxgan.parallel.process_rows`): ``count()`` gives the size
+    (from file headers or dataset metadata), ``load(rows)`` reads that slice. Pass both results
+    on to :func:`fit` (``num_examples``).
+    """
+    if jax.process_count() == 1:
+        loaded = load(None)
+        return loaded, len(next(iter(loaded.values())))
+    num_examples = count()
+    rows = process_rows(data_mesh(num_devices), num_examples)
+    print(
+        f"process {jax.process_index()} reads examples {rows.start}:{rows.stop} of {num_examples}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return load(rows), num_examples
 
 
 def open_run(
@@ -264,8 +291,12 @@ def fit(
     *,
     on_host: bool = False,
     prepare: Callable[[dict], dict] | None = None,
+    num_examples: int | None = None,
 ) -> tuple[GANState, dict[str, Any]]:
     """Trains ``run.state`` from where it stands to ``run.config.epochs`` epochs.
+
+    ``data`` is the whole training set, or (given ``num_examples``, its size) this process's
+    rows of it (:func:`load_rows`); over several devices each holds its shard.
 
     Each dispatch runs one epoch (or, with ``--checkpoint-every-steps``, a chunk of one) as one
     compiled program on data placed on the device; with ``on_host`` the data stay in host
@@ -286,20 +317,25 @@ def fit(
       sessions), ``train_steps_per_s`` (compilation excluded), the last logged values.
     """
     config, writer, checkpointer, progress = run.config, run.writer, run.checkpointer, run.progress
-    num_examples = len(jax.tree.leaves(data)[0])
+    if num_examples is None:
+        num_examples = len(jax.tree.leaves(data)[0])
+        rows = process_rows(run.mesh, num_examples)
+        data = jax.tree.map(lambda a: a[rows], data)
     per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     chunk = _chunk_steps(config, per_epoch)
     chunk_arg = None if chunk == per_epoch else chunk  # whole epochs compile as before
     if on_host:
         state = run.state if run.mesh is None else to_global(run.state, replicated(run.mesh))
-        run_chunk = host_epoch_runner(config.batch_size, chunk, mesh=run.mesh, prepare=prepare)
+        run_chunk = host_epoch_runner(
+            config.batch_size, chunk, mesh=run.mesh, prepare=prepare, num_examples=num_examples
+        )
     elif run.mesh is None:
         state, data = run.state, jax.device_put(data)
         run_chunk = functools.partial(train_epoch, batch_size=config.batch_size, steps=chunk_arg)
-    else:  # every device holds the whole (small) dataset and takes its share of each batch
+    else:  # each device holds a shard of the data; they exchange each batch's rows
         state = to_global(run.state, replicated(run.mesh))
-        data = to_global(data, replicated(run.mesh))
-        run_chunk = sharded_train_epoch(run.mesh, config.batch_size, chunk_arg)
+        data = shard_data(data, run.mesh, num_examples)
+        run_chunk = sharded_train_epoch(run.mesh, config.batch_size, num_examples, chunk_arg)
     step = int(run.state.step)
     last: dict[str, float] = progress.get("last", {})
     health = HealthMonitor(config.monitor_window, config.collapse_ratio)

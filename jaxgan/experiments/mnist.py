@@ -37,7 +37,7 @@ from jaxgan.experiments.common import (
     require_widths,
 )
 from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, write_figures
-from jaxgan.experiments.loop import fit, open_run
+from jaxgan.experiments.loop import choose_devices, fit, load_rows, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 
 NAME = "mnist"
@@ -104,26 +104,36 @@ def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     return generator, discriminator
 
 
-def load_data(config: Config) -> dict[str, np.ndarray]:
-    """The training set, ``{"image": uint8 [N, 28, 28, 1], "label": int32 [N]}``, from IDX
-    files or tfds."""
+def load_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarray]:
+    """The training set, ``{"image": uint8 [N, 28, 28, 1], "label": int32 [N]}`` (its
+    ``rows`` only, if given), from IDX files or tfds."""
     if config.data_dir is not None:
-        train_set = data.load_idx(config.data_dir, "train")
+        train_set = data.load_idx(config.data_dir, "train", rows=rows)
     else:
-        train_set = data.load_tfds(config.dataset, "train", config.tfds_data_dir)
+        train_set = data.load_tfds(config.dataset, "train", config.tfds_data_dir, rows=rows)
     if train_set["image"].shape[1:] != IMAGE_SHAPE:
         raise data.DataError(f"expected {IMAGE_SHAPE} images, got {train_set['image'].shape[1:]}")
     return train_set
 
 
+def count_data(config: Config) -> int:
+    """The training set's size, from the IDX header or the tfds metadata."""
+    if config.data_dir is not None:
+        return data.idx_size(config.data_dir, "train")
+    return data.tfds_size(config.dataset, "train", config.tfds_data_dir)
+
+
 def train(config: Config) -> dict:
     """Trains the MNIST GAN and writes its workdir; returns the summary."""
-    train_set = load_data(config)
+    devices = choose_devices(config)
+    train_set, num_train = load_rows(
+        devices, lambda rows: load_data(config, rows), lambda: count_data(config)
+    )
     images, labels = train_set["image"], train_set["label"]
     evaluator = config.evaluator()
     generator, discriminator = build_models(config)
-    state, _ = create_state(config, generator, discriminator, len(images))
-    run = open_run(config, NAME, state)
+    state, _ = create_state(config, generator, discriminator, num_train)
+    run = open_run(config, NAME, state, num_devices=devices)
     writer = run.writer
 
     grids = SampleGrids(run.state, images, labels)
@@ -132,10 +142,10 @@ def train(config: Config) -> dict:
     train_data = {"x": data.scale_images(jnp.asarray(images))}
     if config.conditional != "none":
         train_data["y"] = jnp.asarray(labels)
-    state, summary = fit(run, train_data, on_epoch=on_epoch)
+    state, summary = fit(run, train_data, on_epoch=on_epoch, num_examples=num_train)
 
     write_figures(writer, grids, state)
-    summary.update(preset=config.preset, num_train=len(images))
+    summary.update(preset=config.preset, num_train=num_train)
     writer.summary(summary)
     run.close()
     return summary

@@ -14,11 +14,13 @@ import jax
 import numpy as np
 import optax
 import pytest
+from conftest import write_idx_dataset
+from jax.sharding import PartitionSpec as P
 
-from jaxgan import parallel
+from jaxgan import parallel, train
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.experiments import gaussian1d
-from jaxgan.experiments.common import create_state
+from jaxgan.experiments import dcgan, gaussian1d
+from jaxgan.experiments.common import config_parser, create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.stream import host_epoch_runner
 from jaxgan.train import GANState, StepConfig, train_epoch, train_step
@@ -174,17 +176,54 @@ def test_host_fed_steps_on_8_devices_match_one_device():
 
 
 def test_sharded_epoch_matches_one_device():
-    data = {"x": jax.random.normal(jax.random.key(7), (1000, 2))}
+    """1,001 examples over 8 devices: shards of 126 rows, the last one padded with 7 zeros."""
+    data = {"x": jax.random.normal(jax.random.key(7), (1001, 2))}
     single, metrics = train_epoch(make_state(), data, batch_size=BATCH)
     mesh = parallel.data_mesh(8)
-    put = parallel.replicated(mesh)
-    epoch = parallel.sharded_train_epoch(mesh, BATCH)
+    shards = parallel.shard_data(data, mesh, 1001)
+    assert shards["x"].shape == (8 * 126, 2)
+    assert [s.data.shape[0] for s in shards["x"].addressable_shards] == [126] * 8
+    np.testing.assert_array_equal(np.asarray(shards["x"])[:1001], data["x"])
+    np.testing.assert_array_equal(np.asarray(shards["x"])[1001:], 0)
+    epoch = parallel.sharded_train_epoch(mesh, BATCH, 1001)
     sharded, sharded_metrics = epoch(
-        parallel.to_global(make_state(), put), parallel.to_global(data, put)
+        parallel.to_global(make_state(), parallel.replicated(mesh)), shards
     )
-    assert int(sharded.step) == int(single.step) == 1000 // (K * BATCH)
+    assert int(sharded.step) == int(single.step) == 1001 // (K * BATCH)
     assert_close(sharded, single, atol=1e-5)
     np.testing.assert_allclose(sharded_metrics["g_loss"], metrics["g_loss"], rtol=1e-5)
+
+
+def test_exchange_hands_each_device_exactly_its_rows():
+    """The rows every device receives are the ones a single device takes from the whole set."""
+    data = {"x": np.arange(100 * 3, dtype=np.float32).reshape(100, 3), "y": np.arange(100)}
+    mesh = parallel.data_mesh(8)
+    idx = np.random.default_rng(0).permutation(100)[: K * 16].reshape(K, 16)
+
+    def per_device(shard, idx):
+        return train.exchange_rows(shard, idx, parallel.AXIS)
+
+    exchange = jax.jit(
+        jax.shard_map(
+            per_device,
+            mesh=mesh,
+            in_specs=(P(parallel.AXIS), P()),
+            out_specs=P(parallel.AXIS),
+            check_vma=False,
+        )
+    )
+    got = exchange(parallel.shard_data(data, mesh, 100), idx)
+    # device i holds rows i * 2:(i + 1) * 2 of each minibatch, both minibatches back to back
+    expected = idx.reshape(K, 8, 2).swapaxes(0, 1).reshape(-1)
+    np.testing.assert_array_equal(np.asarray(got["y"]), expected)
+    np.testing.assert_array_equal(np.asarray(got["x"]), data["x"][expected])
+
+
+def test_each_process_of_a_mesh_holds_its_devices_rows():
+    mesh = parallel.data_mesh(8)  # one process holds all 8 devices here
+    assert parallel.process_rows(mesh, 1001) == slice(0, 1001)
+    assert parallel.process_rows(None, 50) == slice(0, 50)
+    assert train.shard_rows(1001, 8) == 126 and train.shard_rows(1000, 8) == 125
 
 
 # The experiments' --devices option, end to end (gaussian1d; without its minibatch statistic,
@@ -257,24 +296,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def distributed_command(workdir: Path, port: int, process_id: int) -> list[str]:
-    return [
-        sys.executable, "-m", "jaxgan.experiments.gaussian1d", "--workdir", str(workdir), *TINY,
-        "--distributed", "--coordinator-address", f"localhost:{port}",
-        "--num-processes", "2", "--process-id", str(process_id),
-    ]  # fmt: skip
-
-
-def test_two_processes_of_four_devices_match_one_process_of_eight(eight_device_run, tmp_path):
-    workdir, port = tmp_path / "run", free_port()
+def run_two_processes(module: str, args: list[str]) -> list[tuple[str, str]]:
+    """Runs ``python -m module *args`` as 2 processes of 4 CPU devices (gloo collectives);
+    returns their (stdout, stderr) after checking both succeeded."""
+    port = free_port()
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
     }
+    distributed = ["--distributed", "--coordinator-address", f"localhost:{port}"]
+    distributed += ["--num-processes", "2", "--process-id"]
     procs = [
         subprocess.Popen(
-            distributed_command(workdir, port, i),
+            [sys.executable, "-m", module, *args, *distributed, str(i)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -285,8 +320,55 @@ def test_two_processes_of_four_devices_match_one_process_of_eight(eight_device_r
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
+    return outputs
+
+
+def test_two_processes_of_four_devices_match_one_process_of_eight(eight_device_run, tmp_path):
+    workdir = tmp_path / "run"
+    outputs = run_two_processes("jaxgan.experiments.gaussian1d", ["--workdir", str(workdir), *TINY])
     assert "w1=" in outputs[0][0] and "w1=" not in outputs[1][0]  # process 0 reports
 
     assert_close(checkpoint_of(workdir), checkpoint_of(eight_device_run), atol=1e-5)
     lines = (workdir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [20, 40]  # written once
+
+
+# A conditional DCGAN fed from host memory (the CPU default) on 200 IDX 'digits': each of two
+# processes reads only the 100 rows of its 4 devices' shards; 12 steps with batch norm over
+# the devices and labels exchanged with the images.
+DCGAN_TINY = [
+    "--dataset", "mnist", "--image-size", "32", "--g-width", "4", "--d-width", "4",
+    "--epochs", "1", "--batch-size", "16", "--eval-samples", "0", "--conditional", "cgan",
+]  # fmt: skip
+
+
+def test_two_processes_read_only_their_rows_and_match_one_process(tmp_path):
+    rng = np.random.default_rng(0)
+    data_dir = write_idx_dataset(
+        tmp_path / "idx", rng.integers(0, 256, (200, 28, 28), dtype=np.uint8), np.arange(200) % 10
+    )
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = [*DCGAN_TINY, "--data-dir", str(data_dir)]
+    dcgan.main([*args, "--workdir", str(one)])
+    outputs = run_two_processes("jaxgan.experiments.dcgan", [*args, "--workdir", str(two)])
+    assert "process 0 reads examples 0:100 of 200" in outputs[0][1]
+    assert "process 1 reads examples 100:200 of 200" in outputs[1][1]
+
+    config = dcgan.Config(**vars(config_parser(dcgan.Config, "dcgan", "").parse_args(args)))
+    target, _ = create_state(config, *dcgan.build_models(config), 200)
+
+    def restored(workdir: Path) -> GANState:
+        checkpointer = Checkpointer(workdir, create=False)
+        state, _ = checkpointer.restore(target)
+        checkpointer.close()
+        return state
+
+    a, b = restored(one), restored(two)
+    assert int(a.step) == int(b.step) == 200 // 16
+    assert_close(a, b, atol=1e-5)
+    for x, y in zip(
+        jax.tree.leaves((a.g.batch_stats, a.d.batch_stats)),
+        jax.tree.leaves((b.g.batch_stats, b.d.batch_stats)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5, rtol=0)

@@ -1,0 +1,106 @@
+"""PyTorch reference: the PyTorch DCGAN tutorial's networks and training step, for benchmarks.
+
+G: a transposed convolution of z (nz 100) to a 4×4 map of ngf·2^(L-1) channels, then 4×4
+stride-2 transposed convolutions halving the channels, batch norm and ReLU after each but the
+last, tanh out; D: 4×4 stride-2 convolutions doubling the channels from ndf, LeakyReLU(0.2),
+batch norm on all but the first, a 4×4 convolution to one output and a sigmoid. No biases;
+weights N(0, 0.02), batch-norm scales N(1, 0.02). At 64×64 (L = 4) these are the tutorial's
+networks; at 32×32 the same rules with L = 3 (jaxgan's DCGAN follows the same rules, and the
+benchmark checks that the parameter counts agree). The step is the tutorial's: BCE on D's
+probabilities, Adam 2e-4 with β1 0.5; D on a real batch and on G's fakes (detached), then G
+on the same fakes with real labels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NZ = 100
+
+
+def _layers(resolution: int) -> int:
+    if resolution not in (32, 64):
+        raise ValueError(f"resolution must be 32 or 64, got {resolution}")
+    return 3 if resolution == 32 else 4
+
+
+def build(
+    resolution: int = 64, channels: int = 3, ngf: int = 64, ndf: int = 64
+) -> tuple[nn.Module, nn.Module]:
+    """The tutorial's generator and discriminator at ``resolution``."""
+    layers = _layers(resolution)
+    features = ngf * 2 ** (layers - 1)
+    g: list[nn.Module] = [nn.ConvTranspose2d(NZ, features, 4, 1, 0, bias=False)]
+    for _ in range(layers):
+        out = channels if features == ngf else features // 2
+        g += [nn.BatchNorm2d(features), nn.ReLU(True)]
+        g += [nn.ConvTranspose2d(features, out, 4, 2, 1, bias=False)]
+        features = out
+    d: list[nn.Module] = []
+    for i in range(layers):
+        d.append(
+            nn.Conv2d(channels if i == 0 else ndf * 2 ** (i - 1), ndf * 2**i, 4, 2, 1, bias=False)
+        )
+        if i:
+            d.append(nn.BatchNorm2d(ndf * 2**i))
+        d.append(nn.LeakyReLU(0.2, inplace=True))
+    d += [nn.Conv2d(ndf * 2 ** (layers - 1), 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+    generator, discriminator = nn.Sequential(*g, nn.Tanh()), nn.Sequential(*d)
+    for module in (generator, discriminator):
+        module.apply(_init)
+    return generator, discriminator
+
+
+def _init(module: nn.Module) -> None:
+    """The tutorial's ``weights_init``."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Trainable parameters (batch-norm running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+class Trainer:
+    """The tutorial's training step; ``compile=True`` wraps the two updates in
+    ``torch.compile``."""
+
+    def __init__(
+        self, resolution: int = 64, channels: int = 3, width: int = 64, batch_size: int = 128,
+        seed: int = 0, compile: bool = False,
+    ):  # fmt: skip
+        torch.manual_seed(seed)
+        self.g, self.d = build(resolution, channels, width, width)
+        self.g_opt = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.d_opt = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.bce = nn.BCELoss()
+        self.ones = torch.ones(batch_size)
+        self.zeros = torch.zeros(batch_size)
+        self._d_step = torch.compile(self._d_step_eager) if compile else self._d_step_eager
+        self._g_step = torch.compile(self._g_step_eager) if compile else self._g_step_eager
+
+    def _d_step_eager(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        fake = self.g(z)
+        loss = self.bce(self.d(x).view(-1), self.ones)
+        loss = loss + self.bce(self.d(fake.detach()).view(-1), self.zeros)
+        self.d_opt.zero_grad()
+        loss.backward()
+        return fake
+
+    def _g_step_eager(self, fake: torch.Tensor) -> torch.Tensor:
+        loss = self.bce(self.d(fake).view(-1), self.ones)
+        self.g_opt.zero_grad()
+        loss.backward()
+        return loss
+
+    def step(self, x: torch.Tensor) -> None:
+        """One iteration on a real batch ``[B, C, H, W]`` in [-1, 1]."""
+        fake = self._d_step(x, torch.randn(len(x), NZ, 1, 1))
+        self.d_opt.step()
+        self._g_step(fake)
+        self.g_opt.step()
