@@ -4,6 +4,7 @@ MNIST at 32x32, its errors, and CelebA through tfds."""
 
 import json
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +14,7 @@ import tensorflow_datasets as tfds
 from conftest import expect_one_line_error
 from PIL import Image
 
-from jaxgan import data, evaluate, generate
+from jaxgan import data, evaluate, generate, models
 from jaxgan.experiments import dcgan
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
 from jaxgan.train import GANState, StepConfig, generate_samples, train_step
@@ -64,6 +65,42 @@ def test_initialisation_is_the_papers():
         0.02, rel=0.2
     )
     assert not np.any(g["BatchNorm_0"]["bias"])
+
+
+DOWN = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False)
+UP = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)
+PROJECT = nn.ConvTranspose(5, (4, 4), padding="VALID", use_bias=False)
+
+
+@pytest.mark.parametrize(
+    ("layer", "reference", "shape"),
+    [
+        (models._DownConv(5), DOWN, (2, 8, 6, 3)),
+        (models._UpConv(5), UP, (2, 3, 4, 6)),
+        (models._Project(5, 4), PROJECT, (2, 6)),
+    ],
+)
+def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
+    """DCGAN's layers (written as matrix products, for XLA:CPU's sake) against flax's
+    strided and transposed convolutions with the same kernel: values and kernel gradients."""
+    x = jax.random.normal(jax.random.key(0), shape)
+    x_as_image = x if len(shape) == 4 else x[:, None, None, :]  # z as a 1x1 image
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, shape[-1], 5))
+
+    def weighted_sum(module, kernel, x):  # a loss whose gradient differs per output value
+        y = module.apply({"params": {"kernel": kernel}}, x)
+        return jnp.sum(y * jnp.arange(y.size).reshape(y.shape) / y.size)
+
+    np.testing.assert_allclose(
+        layer.apply({"params": {"kernel": kernel}}, x),
+        reference.apply({"params": {"kernel": kernel}}, x_as_image),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        jax.grad(weighted_sum, argnums=1)(layer, kernel, x),
+        jax.grad(weighted_sum, argnums=1)(reference, kernel, x_as_image),
+        atol=1e-4,
+    )
 
 
 def test_unsupported_resolution_is_refused():
