@@ -109,6 +109,8 @@ class MLPGenerator(nn.Module):
         (as pix2pix's generator uses it), so samples vary with the sampling key as well as z.
       num_classes: > 0 makes G class-conditional: it takes labels after ``z``.
       label_embed: the labels' learned embedding size (0: one-hot).
+      torch_init: initialise the dense layers as PyTorch's ``nn.Linear`` does
+        (:func:`linear_init`) instead of flax's default.
     """
 
     sample_shape: Sequence[int]
@@ -120,6 +122,7 @@ class MLPGenerator(nn.Module):
     dropout_at_sampling: bool = False
     num_classes: int = 0
     label_embed: int = 0
+    torch_init: bool = False
 
     @nn.compact
     def __call__(
@@ -127,24 +130,46 @@ class MLPGenerator(nn.Module):
     ) -> jnp.ndarray:
         h = conditional_generator_input(self, z, labels)
         for width in self.hidden:
-            h = nn.Dense(width)(h)
+            h = nn.Dense(width, **linear_init(h.shape[-1], self.torch_init))(h)
             if self.batch_norm:
                 h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
             h = activation(self.act)(h)
             if self.dropout:
                 keep_on = train or self.dropout_at_sampling
                 h = nn.Dropout(self.dropout, deterministic=not keep_on)(h)
-        out = nn.Dense(math.prod(self.sample_shape))(h)
+        init = linear_init(h.shape[-1], self.torch_init)
+        out = nn.Dense(math.prod(self.sample_shape), **init)(h)
         return activation(self.out_act)(out).reshape((z.shape[0], *self.sample_shape))
 
 
-def dense(features: int, x: jnp.ndarray, *, spectral_norm: bool, train: bool) -> jnp.ndarray:
+def linear_init(fan_in: int, torch: bool) -> dict[str, Callable]:
+    """``nn.Dense`` initialisers: flax's default (LeCun normal kernel, zero bias; ``{}``), or
+    PyTorch's ``nn.Linear`` default (kernel and bias uniform in ±1/√fan_in), which the
+    reference implementations train with."""
+    if not torch:
+        return {}
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def bias_init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return {
+        "kernel_init": nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+        "bias_init": bias_init,
+    }
+
+
+def dense(
+    features: int, x: jnp.ndarray, *, spectral_norm: bool, train: bool, torch_init: bool = False
+) -> jnp.ndarray:
     """A dense layer, optionally spectrally normalised (Miyato et al. 2018): its kernel divided
     by its largest singular value, estimated by one power iteration per training call (the
-    iteration's vector lives in the ``batch_stats`` collection), so the layer is 1-Lipschitz."""
+    iteration's vector lives in the ``batch_stats`` collection), so the layer is 1-Lipschitz;
+    ``torch_init``: see :func:`linear_init`."""
+    layer = nn.Dense(features, **linear_init(x.shape[-1], torch_init))
     if spectral_norm:
-        return nn.SpectralNorm(nn.Dense(features))(x, update_stats=train)
-    return nn.Dense(features)(x)
+        return nn.SpectralNorm(layer)(x, update_stats=train)
+    return layer(x)
 
 
 class Maxout(nn.Module):
@@ -199,6 +224,8 @@ class MLPDiscriminator(nn.Module):
       conditioning: how D uses class labels, one of :data:`D_CONDITIONINGS`.
       num_classes: the number of classes (conditional D only).
       label_embed: with ``"concat"``, the labels' learned embedding size (0: one-hot).
+      torch_init: initialise the dense layers as PyTorch's ``nn.Linear`` does
+        (:func:`linear_init`).
     """
 
     hidden: Sequence[int] = (256, 256)
@@ -212,6 +239,7 @@ class MLPDiscriminator(nn.Module):
     conditioning: str = "none"
     num_classes: int = 0
     label_embed: int = 0
+    torch_init: bool = False
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
@@ -228,7 +256,7 @@ class MLPDiscriminator(nn.Module):
             h = jnp.concatenate([h, minibatch_deviation(h)], axis=-1)
         if self.minibatch_std:
             h = jnp.concatenate([h, minibatch_std(h)], axis=-1)
-        sn = {"spectral_norm": self.spectral_norm, "train": train}
+        sn = {"spectral_norm": self.spectral_norm, "train": train, "torch_init": self.torch_init}
         for width in self.hidden:
             if self.maxout_pieces > 1:
                 h = Maxout(width, self.maxout_pieces, self.spectral_norm)(h, train=train)

@@ -301,3 +301,20 @@ def test_tfds_loads_only_the_rows_asked_for(tmp_path):
     part = data.load_tfds(name, "train", str(tmp_path), rows=slice(10, 20))
     for key in ("image", "label"):  # rows 10-19 in tfds' stored (shuffled) order
         np.testing.assert_array_equal(part[key], whole[key][10:20])
+
+
+def test_torch_init_draws_the_pytorch_linear_layers_uniforms():
+    """PyTorch's nn.Linear: kernel and bias uniform in +-1/sqrt(fan_in) (variance 1/(3 fan_in));
+    flax's default: zero biases, LeCun normal kernel (variance 1/fan_in)."""
+    config = mnist.Config(preset="tutorial", **mnist.TUTORIAL)
+    _, discriminator = mnist.build_models(config)
+    params = discriminator.init(jax.random.key(0), np.zeros((2, 28, 28, 1)), train=False)
+    first = params["params"]["Dense_0"]
+    bound = 1 / np.sqrt(784)
+    assert np.abs(first["kernel"]).max() <= bound and np.abs(first["bias"]).max() <= bound
+    assert np.var(first["kernel"]) == pytest.approx(bound**2 / 3, rel=0.02)
+    assert np.abs(first["bias"]).max() > 0.9 * bound  # uniform biases, not zeros
+    _, flax_d = mnist.build_models(mnist.Config())
+    flax_first = flax_d.init(jax.random.key(0), np.zeros((2, 28, 28, 1)), train=False)
+    assert np.all(flax_first["params"]["Dense_0"]["bias"] == 0)
+    assert np.var(flax_first["params"]["Dense_0"]["kernel"]) == pytest.approx(1 / 784, rel=0.05)

@@ -1,22 +1,31 @@
-"""Training throughput of jaxgan against the PyTorch reference, side by side in one process.
+"""Training throughput of jaxgan against the PyTorch references, side by side in one process.
 
-    python experiments/benchmarks/throughput.py            # ~5 min on 2 cores
-    python experiments/benchmarks/throughput.py --quick    # under a minute
+    python experiments/benchmarks/throughput.py            # every model, ~20 min on 2 cores
+    python experiments/benchmarks/throughput.py --quick    # the MLP rows only, under a minute
+    python experiments/benchmarks/throughput.py --models dcgan32
 
-The MLP GAN of the MNIST job with the tutorial's settings (batch 100, Adam 2e-4, no EMA or
-dropout: what ``experiments/reference/mnist_mlp_gan.py`` trains) on MNIST-sized random data,
-four contenders, alternated round by round so a busy machine slows all of them alike:
+Models, each with its contenders alternated round by round (so a busy machine slows all alike):
 
-- jaxgan, epoch as one program: ``train_epoch`` (a ``lax.scan`` over the epoch's steps);
-- jaxgan, one ``train_step`` dispatched per Python iteration;
-- PyTorch eager, the tutorial's loop over a shuffled DataLoader;
-- PyTorch with both update steps under ``torch.compile``.
+- ``mlp``: the MLP GAN of the MNIST job with the tutorial's settings (batch 100, Adam 2e-4, no
+  EMA or dropout: what ``experiments/reference/mnist_mlp_gan.py`` trains) on MNIST-sized random
+  data. Contenders: jaxgan's epoch as one program (``train_epoch``, a ``lax.scan``), jaxgan
+  dispatching one ``train_step`` per Python iteration, PyTorch eager (the tutorial's loop over a
+  shuffled DataLoader), PyTorch with both updates under ``torch.compile``.
+- ``dcgan32``, ``dcgan64``: the DCGAN tutorial's networks (ngf = ndf = 64, nz 100, batch 128,
+  3 channels; ``experiments/reference/dcgan.py``, parameter counts checked equal to jaxgan's)
+  on random images. Contenders: jaxgan one ``train_step`` per dispatch (what the DCGAN job runs
+  on CPU: XLA:CPU runs convolutional steps inside a ``lax.scan`` slower), PyTorch eager,
+  ``torch.compile``. The tutorial's step reuses D's fakes for G's update; jaxgan draws them
+  again (one more G forward pass per iteration, counted in its FLOPs).
 
-Reported: median steps/s over the rounds, the ratio to PyTorch eager, achieved GFLOP/s (from
-the architecture: 2,844,672 multiply-adds per sample per iteration, derived in
-:func:`mlp_macs_per_sample`) and its share of this machine's float32 matmul rate (a 2048²
-matmul through JAX, best of several), and compile time (first call minus a steady call). Writes
-Markdown and JSON to ``experiments/results/throughput_cpu.{md,json}`` (``--out`` prefix).
+Reported: median steps/s over the rounds, the ratio to PyTorch eager, achieved GFLOP/s and its
+share of this machine's float32 matmul rate (a 2048² matmul through JAX, best of several),
+compile time (first call minus a steady call), and peak memory: the growth of the resident set
+of a fresh process from before the contender is built to after a few steps (each contender
+measured in its own subprocess). FLOPs per iteration: the MLP's from its architecture
+(2,844,672 multiply-adds per sample, :func:`mlp_macs_per_sample`), the DCGAN's from XLA's cost
+analysis of jaxgan's compiled step. Writes Markdown and JSON to
+``experiments/results/throughput_cpu.{md,json}`` (``--out`` prefix).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,13 +45,15 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reference"))
+import dcgan as dcgan_reference
 import mnist_mlp_gan as reference
 
-from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.train import GANState, StepConfig, train_epoch, train_step
 
 BATCH = 100
 NUM_IMAGES = 6000  # 60 steps an epoch
+DCGAN_BATCH, DCGAN_WIDTH = 128, 64
 
 
 def mlp_macs_per_sample() -> int:
@@ -87,6 +99,27 @@ def jaxgan_state() -> GANState:
     )
 
 
+def dcgan_state(resolution: int) -> GANState:
+    return GANState.create(
+        generator=DCGANGenerator(resolution, 3, width=DCGAN_WIDTH),
+        discriminator=DCGANDiscriminator(resolution, width=DCGAN_WIDTH),
+        g_tx=optax.adam(2e-4, b1=0.5),
+        d_tx=optax.adam(2e-4, b1=0.5),
+        key=jax.random.key(0),
+        config=StepConfig(latent_dim=dcgan_reference.NZ),
+    )
+
+
+def mlp_images() -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, (NUM_IMAGES, 28, 28, 1)).astype(np.float32)
+
+
+def dcgan_images(resolution: int) -> np.ndarray:
+    """Two batches of random images, NHWC, in [-1, 1]."""
+    shape = (2 * DCGAN_BATCH, resolution, resolution, 3)
+    return np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+
+
 class JaxEpoch:
     name = "jaxgan, epoch as one program"
 
@@ -101,15 +134,31 @@ class JaxEpoch:
 
 class JaxStep:
     name = "jaxgan, one train_step per dispatch"
+    batch = BATCH
 
     def __init__(self, images):
-        self.state = jaxgan_state()
-        self.batches = [{"x": jnp.asarray(images[i : i + BATCH])} for i in range(0, 6000, BATCH)]
+        self.state = self.make_state(images)
+        self.batches = [
+            {"x": jnp.asarray(images[i : i + self.batch])}
+            for i in range(0, len(images), self.batch)
+        ]
+
+    @staticmethod
+    def make_state(images) -> GANState:
+        return jaxgan_state()
 
     def run(self, steps: int) -> None:
         for i in range(steps):
             self.state, metrics = train_step(self.state, self.batches[i % len(self.batches)])
         jax.block_until_ready(metrics)
+
+
+class JaxDCGANStep(JaxStep):
+    batch = DCGAN_BATCH
+
+    @staticmethod
+    def make_state(images) -> GANState:
+        return dcgan_state(images.shape[1])
 
 
 class TorchLoop:
@@ -136,70 +185,232 @@ class TorchCompiled(TorchLoop):
     compile = True
 
 
-CONTENDERS = (JaxEpoch, JaxStep, TorchLoop, TorchCompiled)
+class TorchDCGAN:
+    name = "PyTorch eager"
+    compile = False
+
+    def __init__(self, images):
+        self.trainer = dcgan_reference.Trainer(
+            images.shape[1], 3, DCGAN_WIDTH, DCGAN_BATCH, compile=self.compile
+        )
+        nchw = dcgan_reference.torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+        self.batches = list(nchw.split(DCGAN_BATCH))
+
+    def run(self, steps: int) -> None:
+        for i in range(steps):
+            self.trainer.step(self.batches[i % len(self.batches)])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and steps (< 1 min)")
-    parser.add_argument("--out", default="experiments/results/throughput_cpu")
-    args = parser.parse_args()
-    rounds, steps = (2, 120) if args.quick else (5, 600)
-    images = np.random.default_rng(0).uniform(-1, 1, (NUM_IMAGES, 28, 28, 1)).astype(np.float32)
+class TorchDCGANCompiled(TorchDCGAN):
+    name = "PyTorch, torch.compile"
+    compile = True
 
-    contenders, compile_s = [], {}
-    for cls in CONTENDERS:
-        c = cls(images)
-        first = _timed(lambda c=c: c.run(60))  # compiles (jit or torch.compile) and warms up
-        steady = _timed(lambda c=c: c.run(60))
+
+def dcgan_flop_per_step(resolution: int) -> float:
+    """FLOPs of one jaxgan DCGAN iteration, from XLA's cost analysis of the compiled step."""
+    state = dcgan_state(resolution)
+    batch = {"x": jnp.asarray(dcgan_images(resolution)[:DCGAN_BATCH])}
+    costs = train_step.lower(state, batch).compile().cost_analysis()
+    return float((costs[0] if isinstance(costs, list) else costs)["flops"])
+
+
+def check_dcgan_parameter_counts(resolution: int) -> None:
+    """The PyTorch reference and jaxgan's DCGAN have the same parameters, layer for layer."""
+    g, d = dcgan_reference.build(resolution, 3, DCGAN_WIDTH, DCGAN_WIDTH)
+    state = dcgan_state(resolution)
+    ours = [sum(x.size for x in jax.tree.leaves(m.params)) for m in (state.g, state.d)]
+    theirs = [dcgan_reference.parameter_count(m) for m in (g, d)]
+    if ours != theirs:
+        raise SystemExit(f"parameter counts differ: jaxgan {ours}, PyTorch {theirs}")
+
+
+# name -> (title, images, contenders, FLOPs per iteration, (rounds, steps, warm-up steps))
+MODELS = {
+    "mlp": (
+        "MLP GAN, batch 100",
+        mlp_images,
+        (JaxEpoch, JaxStep, TorchLoop, TorchCompiled),
+        lambda: 2 * mlp_macs_per_sample() * BATCH,
+        (5, 600, 60),
+    ),
+    "dcgan32": (
+        "DCGAN 32×32×3, width 64, batch 128",
+        lambda: dcgan_images(32),
+        (JaxDCGANStep, TorchDCGAN, TorchDCGANCompiled),
+        lambda: dcgan_flop_per_step(32),
+        (3, 3, 2),
+    ),
+    "dcgan64": (
+        "DCGAN 64×64×3 (the tutorial's), width 64, batch 128",
+        lambda: dcgan_images(64),
+        (JaxDCGANStep, TorchDCGAN, TorchDCGANCompiled),
+        lambda: dcgan_flop_per_step(64),
+        (3, 2, 1),
+    ),
+}
+QUICK = {"mlp": (2, 120, 60)}
+
+
+def peak_memory_mb(model: str, contender: str, steps: int) -> float:
+    """Peak resident-set growth (MB) of a fresh process that builds ``contender`` and trains
+    ``steps`` steps: ``--probe`` of this script in a subprocess."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--probe", model, contender, str(steps)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def probe(model: str, contender: str, steps: int) -> None:
+    """Prints the resident-set growth (MB) from building ``contender`` to after ``steps``."""
+    images = MODELS[model][1]()
+    cls = next(c for c in MODELS[model][2] if c.__name__ == contender)
+    before = _rss_mb("VmRSS")
+    cls(images).run(steps)
+    print(_rss_mb("VmHWM") - before)
+
+
+def _rss_mb(field: str) -> float:
+    """This process's resident set (``VmRSS``) or its peak (``VmHWM``) in MB, from
+    /proc/self/status. (Not ``getrusage``'s ``ru_maxrss``: Linux carries it across ``exec``, so
+    a subprocess would report its parent's peak.)"""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def measure(model: str, quick: bool, memory: bool) -> dict:
+    """Times the model's contenders side by side; returns its section of the results."""
+    title, make_images, classes, flop, (rounds, steps, warm) = MODELS[model]
+    if quick:
+        rounds, steps, warm = QUICK.get(model, (rounds, steps, warm))
+    if model.startswith("dcgan"):
+        check_dcgan_parameter_counts(int(model[5:]))
+    images = make_images()
+    contenders, compile_s, failed = [], {}, {}
+    for cls in classes:
+        try:
+            c = cls(images)
+            first = _timed(lambda c=c: c.run(warm))  # compiles (jit or torch.compile), warms up
+            steady = _timed(lambda c=c: c.run(warm))
+        except Exception as e:  # a contender that fails is reported, the others still run
+            failed[cls.name] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            continue
         compile_s[c.name] = max(first - steady, 0.0)
         contenders.append(c)
     rates: dict[str, list[float]] = {c.name: [] for c in contenders}
     for _ in range(rounds):
         for c in contenders:
             rates[c.name].append(steps / _timed(lambda c=c: c.run(steps)))
-    peak = matmul_gflops()
-    flop_per_step = 2 * mlp_macs_per_sample() * BATCH
+    flop_per_step = flop()
     eager = statistics.median(rates[TorchLoop.name])
-    rows = []
+    rows = [{"contender": name, "error": error} for name, error in failed.items()]
     for c in contenders:
+        cls = type(c)
         rate = statistics.median(rates[c.name])
-        gflops = rate * flop_per_step / 1e9
         rows.append(
             {
                 "contender": c.name,
-                "steps_per_s": round(rate, 1),
+                "steps_per_s": round(rate, 3 if rate < 10 else 1),
                 "vs_pytorch_eager": round(rate / eager, 2),
-                "gflop_per_s": round(gflops, 1),
-                "share_of_matmul_peak": round(gflops / peak, 3),
+                "gflop_per_s": round(rate * flop_per_step / 1e9, 1),
                 "compile_s": round(compile_s[c.name], 2),
+                "peak_memory_mb": round(peak_memory_mb(model, cls.__name__, warm))
+                if memory
+                else None,
             }
         )
-    result = {
-        "machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} JAX "
-        f"CPU device(s), torch threads {reference.torch.get_num_threads()}",
-        "mflop_per_step": flop_per_step / 1e6,
-        "matmul_peak_gflop_per_s": round(peak, 1),
+    return {
+        "model": model,
+        "title": title,
+        "mflop_per_step": round(flop_per_step / 1e6, 1),
         "rounds": rounds,
         "steps_per_round": steps,
         "rows": rows,
     }
+
+
+def table(section: dict, peak: float) -> list[str]:
     lines = [
-        f"MLP GAN, batch {BATCH}: {flop_per_step / 1e6:.0f} MFLOP per iteration; float32 matmul "
-        f"peak {peak:.0f} GFLOP/s (2048², JAX); median of {rounds} rounds of {steps} steps.",
+        f"{section['title']}: {section['mflop_per_step']:,.0f} MFLOP per iteration; median of "
+        f"{section['rounds']} rounds of {section['steps_per_round']} steps.",
         "",
-        "| contender | steps/s | × PyTorch eager | GFLOP/s | share of matmul peak | compile (s) |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *(
+        "| contender | steps/s | × PyTorch eager | GFLOP/s | share of matmul peak | "
+        "compile (s) | peak memory (MB) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in section["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['contender']} | failed: {r['error']} | | | | | |")
+            continue
+        memory = "—" if r["peak_memory_mb"] is None else r["peak_memory_mb"]
+        lines.append(
             f"| {r['contender']} | {r['steps_per_s']} | {r['vs_pytorch_eager']} | "
-            f"{r['gflop_per_s']} | {100 * r['share_of_matmul_peak']:.1f} % | {r['compile_s']} |"
-            for r in rows
-        ),
+            f"{r['gflop_per_s']} | {100 * r['gflop_per_s'] / peak:.1f} % | {r['compile_s']} | "
+            f"{memory} |"
+        )
+    return [*lines, ""]
+
+
+def remeasure_memory(out: str) -> None:
+    """Fills the peak memory of every contender into the results at ``out`` (JSON and
+    Markdown); memory does not depend on how busy the machine is."""
+    result = json.loads(Path(f"{out}.json").read_text())
+    for section in result["sections"]:
+        classes = MODELS[section["model"]][2]
+        warm = MODELS[section["model"]][4][2]
+        for row in section["rows"]:
+            if "error" not in row:
+                cls = next(c for c in classes if c.name == row["contender"])
+                row["peak_memory_mb"] = round(peak_memory_mb(section["model"], cls.__name__, warm))
+    write(result, out)
+
+
+def write(result: dict, out: str | None) -> None:
+    """Prints the results as Markdown tables; with ``out``, writes them as Markdown and JSON."""
+    peak = result["matmul_peak_gflop_per_s"]
+    lines = [
+        f"{result['machine']}; float32 matmul peak {peak:.0f} GFLOP/s (2048², JAX).",
+        "",
+        *(line for section in result["sections"] for line in table(section, peak)),
     ]
     print("\n".join(lines))
-    if not args.quick:
-        Path(f"{args.out}.md").write_text("\n".join(lines) + "\n")
-        Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    if out:
+        Path(f"{out}.md").write_text("\n".join(lines))
+        Path(f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the MLP only, fewer steps (< 1 min)")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--out", default="experiments/results/throughput_cpu")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="measure only the peak memory, into the results already at --out",
+    )
+    parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        probe(args.probe[0], args.probe[1], int(args.probe[2]))
+        return
+    if args.memory_only:
+        remeasure_memory(args.out)
+        return
+    models = ["mlp"] if args.quick else args.models
+    sections = [measure(m, args.quick, memory=not (args.quick or args.no_memory)) for m in models]
+    peak = matmul_gflops()
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} JAX "
+        f"{jax.default_backend()} device(s), torch threads {reference.torch.get_num_threads()}",
+        "matmul_peak_gflop_per_s": round(peak, 1),
+        "sections": sections,
+    }
+    write(result, None if args.quick else args.out)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ on the same fakes with real labels.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -81,16 +83,18 @@ class Trainer:
         self.bce = nn.BCELoss()
         self.ones = torch.ones(batch_size)
         self.zeros = torch.zeros(batch_size)
-        self._d_step = torch.compile(self._d_step_eager) if compile else self._d_step_eager
-        self._g_step = torch.compile(self._g_step_eager) if compile else self._g_step_eager
+        # static shapes: inductor failed to compile D's backward when it recompiled them as
+        # dynamic ("Cannot convert expression to float", torch 2.13.0)
+        compiled = functools.partial(torch.compile, dynamic=False)
+        self._generate = compiled(self.g) if compile else self.g
+        self._d_step = compiled(self._d_step_eager) if compile else self._d_step_eager
+        self._g_step = compiled(self._g_step_eager) if compile else self._g_step_eager
 
-    def _d_step_eager(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        fake = self.g(z)
-        loss = self.bce(self.d(x).view(-1), self.ones)
-        loss = loss + self.bce(self.d(fake.detach()).view(-1), self.zeros)
+    def _d_step_eager(self, x: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        loss = self.bce(self.d(x).view(-1), self.ones) + self.bce(self.d(fake).view(-1), self.zeros)
         self.d_opt.zero_grad()
         loss.backward()
-        return fake
+        return loss
 
     def _g_step_eager(self, fake: torch.Tensor) -> torch.Tensor:
         loss = self.bce(self.d(fake).view(-1), self.ones)
@@ -99,8 +103,10 @@ class Trainer:
         return loss
 
     def step(self, x: torch.Tensor) -> None:
-        """One iteration on a real batch ``[B, C, H, W]`` in [-1, 1]."""
-        fake = self._d_step(x, torch.randn(len(x), NZ, 1, 1))
+        """One iteration on a real batch ``[B, C, H, W]`` in [-1, 1]: G's fakes once, D's
+        update on them (detached), then G's update through them, as the tutorial does."""
+        fake = self._generate(torch.randn(len(x), NZ, 1, 1))
+        self._d_step(x, fake.detach())
         self.d_opt.step()
         self._g_step(fake)
         self.g_opt.step()

@@ -2,9 +2,9 @@
 
 G: 64 -> 256 -> 256 -> 784, ReLU, tanh output; D: 784 -> 256 -> 256 -> 1, LeakyReLU(0.2),
 logits out; images scaled to [-1, 1] to match the tanh. ``--preset tutorial`` trains exactly as
-the tutorial does (non-saturating BCE, Adam 2e-4 with default betas) for comparison; the default
-preset (Adam beta1 0.5, dropout 0.3 in D, sampling from an EMA of G's weights) keeps all ten
-digits alive on small data.
+the tutorial does (non-saturating BCE, Adam 2e-4 with default betas, PyTorch's initialisation)
+for comparison; the default preset (Adam beta1 0.5, dropout 0.3 in D, sampling from an EMA of
+G's weights) keeps all ten digits alive on small data.
 
     python -m jaxgan.experiments.mnist --data-dir ../shared/data/mnist --workdir runs/mnist
 
@@ -56,6 +56,7 @@ TUTORIAL = {
     "lr_schedule": "constant",
     "ema_decay": 0.0,
     "d_dropout": 0.0,
+    "init": "torch",
 }
 
 
@@ -79,6 +80,12 @@ class Config(ImageConfig):
     g_hidden: tuple[int, ...] = option((256, 256), "generator hidden widths")
     d_hidden: tuple[int, ...] = option((256, 256), "discriminator hidden widths")
     d_dropout: float = option(0.3, "dropout rate after D's hidden layers")
+    init: str = option(
+        "flax",
+        "dense-layer initialisation: flax (LeCun normal, zero biases) or torch (PyTorch's "
+        "nn.Linear: uniform in +-1/sqrt(fan_in)); the tutorial preset uses torch",
+        choices=("flax", "torch"),
+    )
     log_every: int = override("log_every", 10)
 
     def validate(self) -> None:
@@ -95,12 +102,15 @@ def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
     the config says so."""
     g_tricks, d_tricks = config.model_tricks()
     g_labels, d_labels = config.conditioning_kwargs()
+    torch_init = config.init == "torch"
     generator = MLPGenerator(
-        IMAGE_SHAPE, hidden=config.g_hidden, act="relu", out_act="tanh", **g_tricks, **g_labels
-    )
+        IMAGE_SHAPE, hidden=config.g_hidden, act="relu", out_act="tanh", torch_init=torch_init,
+        **g_tricks, **g_labels,
+    )  # fmt: skip
     discriminator = MLPDiscriminator(
-        hidden=config.d_hidden, act="leaky_relu", dropout=config.d_dropout, **d_tricks, **d_labels
-    )
+        hidden=config.d_hidden, act="leaky_relu", dropout=config.d_dropout,
+        torch_init=torch_init, **d_tricks, **d_labels,
+    )  # fmt: skip
     return generator, discriminator
 
 
