@@ -161,6 +161,11 @@ def initialize_distributed(
     )
 
 
+def local_positions(mesh: Mesh) -> list[int]:
+    """The positions in ``mesh`` of this process's devices."""
+    return [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
+
+
 def process_rows(mesh: Mesh | None, num_examples: int) -> slice:
     """The rows of a ``num_examples`` dataset that this process holds: those of its devices'
     shards of ``mesh`` (all of them without a mesh).
@@ -172,7 +177,7 @@ def process_rows(mesh: Mesh | None, num_examples: int) -> slice:
     if mesh is None:
         return slice(0, num_examples)
     size = shard_rows(num_examples, mesh.size)
-    mine = [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
+    mine = local_positions(mesh)
     if not mine or mine != list(range(mine[0], mine[-1] + 1)):
         raise ValueError(
             f"process {jax.process_index()} holds devices {mine} of the {mesh.size}-device "

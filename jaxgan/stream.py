@@ -23,7 +23,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgan.parallel import AXIS, host_local, picked_train_step, process_rows
+from jaxgan.parallel import (
+    AXIS,
+    host_local,
+    local_positions,
+    picked_train_step,
+    process_rows,
+)
 from jaxgan.train import (
     Batch,
     GANState,
@@ -117,9 +123,8 @@ def _device_blocks(data: Batch, idx: np.ndarray, mesh: Mesh, sharding, num_examp
     the minibatches ``idx`` in its shard (zeros elsewhere), from this process's rows ``data``."""
     rows = process_rows(mesh, num_examples)
     size = shard_rows(num_examples, mesh.size)
-    mine = [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
     blocks = []
-    for i in mine:
+    for i in local_positions(mesh):
         lo, hi = max(i * size, rows.start), min((i + 1) * size, rows.stop)
         held = {name: a[lo - rows.start : max(lo, hi) - rows.start] for name, a in data.items()}
         blocks.append(pick_rows(held, idx, lo))
