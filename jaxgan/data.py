@@ -145,6 +145,19 @@ def load_idx(
     Returns:
       ``{"image": uint8 [N, H, W, 1], "label": int32 [N]}``.
     """
+    return _read_split(data_dir, split, rows)[0]
+
+
+def idx_size(data_dir: str | os.PathLike, split: str = "train") -> int:
+    """The number of examples in an IDX split (its files validated, no rows read)."""
+    return _read_split(data_dir, split, slice(0, 0))[1]
+
+
+def _read_split(
+    data_dir: str | os.PathLike, split: str, rows: slice | None
+) -> tuple[dict[str, np.ndarray], int]:
+    """:func:`load_idx`'s arrays and the split's size, its two files checked against each
+    other."""
     if split not in IDX_FILES:
         raise DataError(f"unknown split {split!r}; choose one of {sorted(IDX_FILES)}")
     image_stem, label_stem = IDX_FILES[split]
@@ -157,13 +170,7 @@ def load_idx(
         )
     if num_images == 0:
         raise DataError(f"{data_dir}: the {split} split is empty")
-    return {"image": images[..., None], "label": labels.astype(np.int32)}
-
-
-def idx_size(data_dir: str | os.PathLike, split: str = "train") -> int:
-    """The number of examples in an IDX split (its files validated, no rows read)."""
-    load_idx(data_dir, split, rows=slice(0, 0))
-    return read_idx(data_dir, IDX_FILES[split][0], ndim=3, rows=slice(0, 0))[1]
+    return {"image": images[..., None], "label": labels.astype(np.int32)}, num_images
 
 
 # tfds datasets whose files exist in MNIST's IDX layout, which load_idx reads instead.

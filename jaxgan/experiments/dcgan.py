@@ -152,7 +152,7 @@ def load_train_set(config: Config, devices: int) -> tuple[Config, dict[str, np.n
     Every process decodes a whole folder, since which files are unreadable shows only then."""
     if config.dataset != "folder":
         train_set, num_train = load_rows(
-            devices, lambda rows: load_data(config, rows), lambda: count_data(config)
+            devices, lambda rows: load_data(config, rows), config.train_size
         )
         return config, train_set, num_train
     folder = data.load_image_folder(config.data_dir, config.image_size, channels=3)
@@ -163,13 +163,6 @@ def load_train_set(config: Config, devices: int) -> tuple[Config, dict[str, np.n
         lambda: len(folder["image"]),
     )
     return config, train_set, num_train
-
-
-def count_data(config: Config) -> int:
-    """The size of a tfds or IDX training set, from its metadata or header."""
-    if config.dataset in DIGITS and config.data_dir is not None:
-        return data.idx_size(config.data_dir, "train")
-    return data.tfds_size(config.dataset, "train", config.tfds_data_dir)
 
 
 def with_classes(config: Config, labels: np.ndarray | None) -> Config:

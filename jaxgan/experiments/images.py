@@ -56,6 +56,13 @@ class ImageConfig(ConditionalConfig):
             )
         return None
 
+    def train_size(self) -> int:
+        """The size of a tfds or IDX (``--data-dir``, digits) training set, from its metadata
+        or header, without reading the examples."""
+        if self.data_dir is not None and self.dataset in data.IDX_DATASETS:
+            return data.idx_size(self.data_dir, "train")
+        return data.tfds_size(self.dataset, "train", self.tfds_data_dir)
+
 
 GRID = 64  # fixed-noise samples per grid (8 x 8)
 PER_CLASS = 10  # a conditional grid's columns: samples per class row

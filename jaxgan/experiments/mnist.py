@@ -126,18 +126,11 @@ def load_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarray
     return train_set
 
 
-def count_data(config: Config) -> int:
-    """The training set's size, from the IDX header or the tfds metadata."""
-    if config.data_dir is not None:
-        return data.idx_size(config.data_dir, "train")
-    return data.tfds_size(config.dataset, "train", config.tfds_data_dir)
-
-
 def train(config: Config) -> dict:
     """Trains the MNIST GAN and writes its workdir; returns the summary."""
     devices = choose_devices(config)
     train_set, num_train = load_rows(
-        devices, lambda rows: load_data(config, rows), lambda: count_data(config)
+        devices, lambda rows: load_data(config, rows), config.train_size
     )
     images, labels = train_set["image"], train_set["label"]
     evaluator = config.evaluator()
