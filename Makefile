@@ -19,11 +19,12 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Two pytest workers (the suite is mostly single-threaded XLA compilation: 8.2 -> 6.6 min on
-# 2 cores). The multi-device tests need 8 devices; on a CPU they are simulated (XLA host platform).
+# Two pytest workers: the suite is mostly single-threaded XLA compilation (tests/conftest.py
+# also compiles at LLVM level 1). The multi-device tests need 8 devices; on a CPU they are
+# simulated (XLA host platform).
 test: lint
 	$(BIN)/pytest -q -n 2 --ignore=tests/multidevice
-	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(BIN)/pytest -q tests/multidevice
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(BIN)/pytest -q -n 2 tests/multidevice
 
 run: venv
 	$(BIN)/python -m jaxgan.experiments.mnist $(ARGS)

@@ -13,6 +13,7 @@ resumable, and ``jax.vmap``-able over a stack of states (several seeds in one pr
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -191,6 +192,20 @@ class ModelState(train_state.TrainState):
         return out, updates["batch_stats"]
 
 
+def _init_variables(generator: nn.Module, discriminator: nn.Module, config: StepConfig, key: Array):
+    """The state's key and both networks' initial variables (compiled as one program by
+    :meth:`GANState.create`: run eagerly, every initializer is its own XLA compilation, 18 s of
+    a 60 s one-epoch DCGAN run)."""
+    root, g_key, d_key = jax.random.split(key, 3)
+    z = jnp.zeros((2, config.latent_dim), jnp.float32)
+    labels = jnp.zeros((2,), jnp.int32)
+    g_in = (z,) if config.g_labels(labels) is None else (z, labels)
+    g_vars = generator.init(g_key, *g_in, train=False)
+    x = generator.apply(g_vars, *g_in, train=False, rngs={"dropout": g_key})
+    d_in = (x,) if config.d_labels(labels) is None else (x, labels)
+    return root, g_vars, discriminator.init(d_key, *d_in, train=False)
+
+
 class GANState(struct.PyTreeNode):
     """Everything that changes during training, as one pytree.
 
@@ -231,14 +246,8 @@ class GANState(struct.PyTreeNode):
           key: PRNG key (``jax.random.key(seed)``); the whole run derives from it.
           config: the static step settings.
         """
-        root, g_key, d_key = jax.random.split(key, 3)
-        z = jnp.zeros((2, config.latent_dim), jnp.float32)
-        labels = jnp.zeros((2,), jnp.int32)
-        g_in = (z,) if config.g_labels(labels) is None else (z, labels)
-        g_vars = generator.init(g_key, *g_in, train=False)
-        x = generator.apply(g_vars, *g_in, train=False, rngs={"dropout": g_key})
-        d_in = (x,) if config.d_labels(labels) is None else (x, labels)
-        d_vars = discriminator.init(d_key, *d_in, train=False)
+        init = functools.partial(_init_variables, generator, discriminator, config)
+        root, g_vars, d_vars = jax.jit(init)(key)
 
         def model_state(module, variables, tx):
             state = ModelState.create(
@@ -322,10 +331,13 @@ def evaluation_noise(state: GANState, n: int) -> Array:
     return sample_latent(jax.random.fold_in(state.key, _EVAL_STREAM), n, state.config)
 
 
+@jax.jit
 def generate_samples(
     state: GANState, z: Array, labels: Array | None = None, *, key: Array | None = None
 ) -> Array:
     """G(z) in inference mode (batch norm uses running averages), from the sampling parameters.
+
+    Compiled: eagerly, a DCGAN's sample grid was a hundred small XLA compilations.
 
     ``labels`` are the classes a conditional G is asked for (it needs them; an unconditional G
     refuses them). ``key`` feeds a generator that keeps dropout on at sampling time; by default

@@ -302,7 +302,10 @@ def run_two_processes(module: str, args: list[str]) -> list[tuple[str, str]]:
     port = free_port()
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "XLA_FLAGS": " ".join(  # conftest's flags, 4 devices instead of 8
+            [f for f in os.environ["XLA_FLAGS"].split() if "device_count" not in f]
+            + ["--xla_force_host_platform_device_count=4"]
+        ),
         "JAX_PLATFORMS": "cpu",
     }
     distributed = ["--distributed", "--coordinator-address", f"localhost:{port}"]
