@@ -14,17 +14,11 @@ is a shortened protocol and the table says so.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import data, metrics
 from jaxgan.experiments import mixture2d
-from jaxgan.experiments.common import init_state, steps_per_epoch
-from jaxgan.train import evaluation_noise, generate_samples, train_epoch_body
 
 # Each loss with its paper's optimisation (the rest: mixture2d's defaults, Adam 2e-4, β1 0.5).
 RECOMMENDED: dict[str, dict] = {
@@ -41,29 +35,10 @@ RECOMMENDED: dict[str, dict] = {
 
 def train_seeds(config: mixture2d.Config, num_seeds: int) -> list[dict[str, float]]:
     """Trains seeds ``config.seed ...`` together; returns each one's final mode statistics."""
-    configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(num_seeds)]
-    stacked = {
-        "x": np.stack(
-            [data.gaussian_mixture(c.dataset, c.num_train, seed=c.seed)["x"] for c in configs]
-        )
-    }
-    generator, discriminator = mixture2d.build_models(config)
-    per_epoch = steps_per_epoch(config.num_train, config.batch_size, config.d_steps)
-    keys = jax.vmap(jax.random.key)(jnp.array([c.seed for c in configs]))
-    states = jax.vmap(
-        lambda k: init_state(config, generator, discriminator, per_epoch * config.epochs, key=k)
-    )(keys)
-    epoch = jax.jit(
-        jax.vmap(lambda s, d: train_epoch_body(s, d, batch_size=config.batch_size)),
-        donate_argnums=0,
-    )
+    seeds = mixture2d.Seeds(config, num_seeds)
     for _ in range(config.epochs):
-        states, _ = epoch(states, stacked)
-    samples = jax.vmap(lambda s: generate_samples(s, evaluation_noise(s, config.eval_samples)))(
-        states
-    )
-    modes, sigma = data.mixture_modes(config.dataset)
-    return [metrics.mode_statistics(f, modes, sigma) for f in np.asarray(samples)]
+        seeds.train_epoch()
+    return seeds.mode_statistics()
 
 
 def cell(values: list[float], scale: float = 1.0, digits: int = 1) -> str:

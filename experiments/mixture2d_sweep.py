@@ -11,17 +11,10 @@ floating-point reassociation under vmap. Nothing is written to disk.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from jaxgan import data, metrics
 from jaxgan.experiments import mixture2d
-from jaxgan.experiments.common import config_parser, init_state, steps_per_epoch
-from jaxgan.train import evaluation_noise, generate_samples, train_epoch_body
+from jaxgan.experiments.common import config_parser
 
 
 def main() -> None:
@@ -32,31 +25,12 @@ def main() -> None:
     num_seeds, eval_every = args.pop("num_seeds"), args.pop("eval_every")
     base = mixture2d.Config(**args)
     base.validate()
-    configs = [dataclasses.replace(base, seed=base.seed + i) for i in range(num_seeds)]
-
-    modes, sigma = data.mixture_modes(base.dataset)
-    stacked = {
-        "x": np.stack(
-            [data.gaussian_mixture(c.dataset, c.num_train, seed=c.seed)["x"] for c in configs]
-        )
-    }
-    generator, discriminator = mixture2d.build_models(base)
-    total = steps_per_epoch(base.num_train, base.batch_size, base.d_steps) * base.epochs
-    keys = jax.vmap(jax.random.key)(jnp.array([c.seed for c in configs]))
-    states = jax.vmap(lambda k: init_state(base, generator, discriminator, total, key=k))(keys)
-
-    epoch = jax.jit(
-        jax.vmap(lambda s, d: train_epoch_body(s, d, batch_size=base.batch_size)),
-        donate_argnums=0,
-    )
-    sample = jax.jit(
-        jax.vmap(lambda s: generate_samples(s, evaluation_noise(s, base.eval_samples)))
-    )
+    seeds = mixture2d.Seeds(base, num_seeds)
     start = time.perf_counter()
     for e in range(1, base.epochs + 1):
-        states, _ = epoch(states, stacked)
+        seeds.train_epoch()
         if e % eval_every == 0 or e == base.epochs:
-            stats = [metrics.mode_statistics(f, modes, sigma) for f in np.asarray(sample(states))]
+            stats = seeds.mode_statistics()
             print(
                 f"epoch {e} ({time.perf_counter() - start:.0f} s): "
                 f"modes {[s['modes'] for s in stats]}, "

@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +250,18 @@ def load_tfds(
       ``{"image": uint8 [N, H, W, C], "label": int32 [N]}``; datasets without a ``label``
       feature (CelebA) have no ``"label"``.
     """
+    return concatenate(tfds_chunks(name, split, data_dir, transform=transform, rows=rows))
+
+
+def tfds_chunks(
+    name: str,
+    split: str = "train",
+    data_dir: str | None = None,
+    *,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    rows: slice | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`load_tfds`' dataset as chunks of 10,000 examples, in order (read by tf.data)."""
     tfds, local = _tfds_builder(name, data_dir)[1:]
     if rows is not None:
         split = f"{split}[{rows.start}:{rows.stop}]"
@@ -258,15 +270,17 @@ def load_tfds(
     except Exception as e:  # tfds raises many types for "cannot download / prepare"
         raise _tfds_error(name, e, local) from e
     transform = transform or (lambda images: images)
-    images, labels = [], []
     for batch in tfds.as_numpy(dataset.batch(10_000)):
-        images.append(transform(batch["image"].astype(np.uint8)))
+        chunk = {"image": transform(batch["image"].astype(np.uint8))}
         if "label" in batch:
-            labels.append(batch["label"])
-    loaded = {"image": np.concatenate(images)}
-    if labels:
-        loaded["label"] = np.concatenate(labels).astype(np.int32)
-    return loaded
+            chunk["label"] = batch["label"].astype(np.int32)
+        yield chunk
+
+
+def concatenate(chunks: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One dict of arrays from a dataset's chunks (dicts with the same keys)."""
+    chunks = list(chunks)
+    return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -328,26 +342,55 @@ def load_image_folder(
     Raises:
       DataError: the directory is missing, holds no JPEG/PNG files, or none of them decodes.
     """
-    from PIL import Image, UnidentifiedImageError
+    return concatenate(image_folder_chunks(directory, size, channels=channels, report=report))
 
+
+def image_files(directory: str | os.PathLike) -> list[Path]:
+    """The JPEG/PNG files under ``directory``, recursively, in sorted order.
+
+    Raises:
+      DataError: the directory is missing or holds no such files.
+    """
     root = Path(directory)
     if not root.is_dir():
         raise DataError(f"{root} is not a directory; point --data-dir at a folder of images")
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"{root} holds no JPEG or PNG images ({', '.join(IMAGE_SUFFIXES)})")
+    return paths
+
+
+def image_folder_chunks(
+    directory: str | os.PathLike,
+    size: int,
+    *,
+    channels: int = 3,
+    report: Callable[[str], None] | None = None,
+    chunk: int = 1000,
+) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`load_image_folder`'s images and labels, decoded ``chunk`` files at a time."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(directory)
+    paths = image_files(root)
     classes = sorted({p.relative_to(root).parts[0] for p in paths if p.parent != root})
-    images, labels, skipped = [], [], []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image = _square_resize(image.convert("RGB" if channels == 3 else "L"), size)
-        except (OSError, UnidentifiedImageError, ValueError):
-            skipped.append(path)
-            continue
-        images.append(np.asarray(image, np.uint8).reshape(size, size, channels))
-        labels.append(0 if path.parent == root else classes.index(path.relative_to(root).parts[0]))
-    if not images:
+    skipped, decoded = [], 0
+    for start in range(0, len(paths), chunk):
+        images, labels = [], []
+        for path in paths[start : start + chunk]:
+            try:
+                with Image.open(path) as image:
+                    image = _square_resize(image.convert("RGB" if channels == 3 else "L"), size)
+            except (OSError, UnidentifiedImageError, ValueError):
+                skipped.append(path)
+                continue
+            images.append(np.asarray(image, np.uint8).reshape(size, size, channels))
+            top = path.relative_to(root).parts[0]
+            labels.append(0 if path.parent == root else classes.index(top))
+        if images:
+            decoded += len(images)
+            yield {"image": np.stack(images), "label": np.array(labels, np.int32)}
+    if not decoded:
         raise DataError(f"none of the {len(paths)} image files under {root} could be read")
     if skipped:
         line = (
@@ -355,7 +398,6 @@ def load_image_folder(
             f"(first: {skipped[0].relative_to(root)})"
         )
         (report or (lambda text: print(text, file=sys.stderr)))(line)
-    return {"image": np.stack(images), "label": np.array(labels, np.int32)}
 
 
 def scale_images(images):

@@ -1,10 +1,13 @@
-"""Training on data kept in host memory: one step per dispatch, batches copied ahead.
+"""Training on data kept on the host: one step per dispatch, batches copied ahead.
 
 A dataset too large for the device (CelebA at 64×64 is 2.5 GB as uint8, 10 GB as float32)
-stays on the host as uint8. Each step's rows are gathered there, in exactly the order the
-on-device epoch (:func:`jaxgan.train.train_epoch_body`) uses, copied to the device by a
-background thread a few steps ahead, and converted there (``prepare``, e.g. scaling to
-[-1, 1]); so a run gives the same numbers whichever way its data travel, and resumes the same.
+stays on the host as uint8: in memory, or memory-mapped from the disk cache of
+:mod:`jaxgan.datacache` when it is too large for that too (the runner only indexes the
+arrays, so each step reads just its rows). Each step's rows are gathered there, in exactly
+the order the on-device epoch (:func:`jaxgan.train.train_epoch_body`) uses, copied to the
+device by a background thread a few steps ahead, and converted there (``prepare``, e.g.
+scaling to [-1, 1]); so a run gives the same numbers whichever way its data travel, and
+resumes the same.
 Over several devices each process holds only its devices' shards of the data, sends each
 device the rows of the step in its shard, and the devices exchange them, as on-device data do.
 

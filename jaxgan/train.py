@@ -646,14 +646,20 @@ def shard_rows(num_examples: int, num_shards: int) -> int:
 def pick_rows(shard, idx, first_row: int):
     """The rows ``idx`` (global row numbers, any shape) of a dataset, taken from ``shard`` (a
     dict of arrays holding rows ``first_row:first_row + len``) where it holds them, zeros
-    elsewhere; works on numpy arrays on the host and jax arrays on the device."""
-    xp = jnp if isinstance(jax.tree.leaves(shard)[0], jax.Array) else np
+    elsewhere; works on numpy arrays on the host (reading only the rows held, which matters
+    for a memory-mapped set) and jax arrays on the device."""
+    on_host = not isinstance(jax.tree.leaves(shard)[0], jax.Array)
+    xp = np if on_host else jnp
     size = len(jax.tree.leaves(shard)[0])
     local = idx - first_row
     held = (local >= 0) & (local < size)
     local = xp.clip(local, 0, size - 1)
 
     def pick(a):
+        if on_host:
+            out = np.zeros((*idx.shape, *a.shape[1:]), a.dtype)
+            out[held] = a[local[held]]
+            return out
         if size == 0:  # a shard of padding only
             return xp.zeros((*idx.shape, *a.shape[1:]), a.dtype)
         mask = held.reshape(held.shape + (1,) * (a.ndim - 1))

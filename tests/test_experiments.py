@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 
-from jaxgan import parallel
+from jaxgan import data, parallel
 from jaxgan.experiments import common, gaussian1d, mixture2d
 from jaxgan.experiments.common import config_parser
+from jaxgan.train import train_epoch
 
 
 def read_summary(workdir):
@@ -197,3 +200,24 @@ def test_on_a_pod_slice_experiments_join_the_other_hosts_without_the_flag(
         capsys.readouterr().err
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_mixture2d_seeds_train_together_as_each_seed_alone():
+    config = mixture2d.Config(
+        dataset="ring", seed=3, epochs=1, batch_size=100, num_train=1000, eval_samples=200,
+        g_hidden=(16,), d_hidden=(16,), ema_decay=0.9,
+    )  # fmt: skip
+    seeds = mixture2d.Seeds(config, 2)
+    seeds.train_epoch()
+    alone = dataclasses.replace(config, seed=4).resolved()
+    state, _ = common.create_state(alone, *mixture2d.build_models(alone), alone.num_train)
+    real = data.gaussian_mixture("ring", alone.num_train, seed=4)
+    state, _ = train_epoch(state, real, batch_size=alone.batch_size)
+    for a, b in zip(
+        jax.tree.leaves(state.sampling_params),
+        jax.tree.leaves(seeds.states.sampling_params),
+        strict=True,
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b)[1], atol=1e-5)
+    stats = seeds.mode_statistics()
+    assert len(stats) == 2 and all(s["num_modes"] == 8 for s in stats)

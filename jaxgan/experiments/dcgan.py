@@ -13,7 +13,9 @@ padded to 32×32 (resized for 64 and 96). Defaults: Adam 2e-4, β1 0.5, batch 12
 widths ngf = ndf = 64, the non-saturating loss; ``--conditional cgan|acgan`` uses the labels.
 
 Datasets that fit on the device stay there (an epoch is one program); larger ones, and all on
-CPU, stay in host memory and are fed step by step (``--data-placement``, :mod:`jaxgan.stream`).
+CPU, stay in host memory and are fed step by step (``--data-placement``, :mod:`jaxgan.stream`);
+sets too large for the host's memory are decoded once into a cache on disk and streamed from
+it (``stream``, :mod:`jaxgan.datacache`), in the same order with the same numbers.
 The outputs are the MNIST job's: fixed-noise grids per epoch, loss curves, progress.gif,
 real_vs_fake.png, metrics.jsonl, TensorBoard, summary.json, Orbax checkpoints (resumable,
 ``python -m jaxgan.generate``); MNIST runs are also scored by :mod:`jaxgan.evaluate`.
@@ -22,12 +24,15 @@ real_vs_fake.png, metrics.jsonl, TensorBoard, summary.json, Orbax checkpoints (r
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import jax
 import numpy as np
 
-from jaxgan import data
+from jaxgan import data, datacache
 from jaxgan.experiments.common import (
     cli_main,
     create_state,
@@ -47,11 +52,17 @@ DATASETS = ("cifar10", "celeb_a", "mnist", "fashion_mnist", "folder")
 DIGITS = data.IDX_DATASETS  # 28x28 grayscale, IDX files or tfds
 TFDS_CLASSES = {"cifar10": 10, "mnist": 10, "fashion_mnist": 10}  # celeb_a: no class label
 DEVICE_DATA_SHARE = 0.25  # data bigger than this share of the device's memory stay on the host
+HOST_DATA_SHARE = 0.5  # uint8 data bigger than this share of the host's memory are streamed
+PLACEMENTS = ("auto", "device", "host", "stream")
+IDX_CHUNK = 10_000  # IDX images read and resized at a time
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(ImageConfig):
-    RESUME_SAFE: ClassVar[frozenset[str]] = ImageConfig.RESUME_SAFE | {"data_placement"}
+    RESUME_SAFE: ClassVar[frozenset[str]] = ImageConfig.RESUME_SAFE | {
+        "data_placement",
+        "data_cache",
+    }
 
     workdir: str = override("workdir", "runs/dcgan")
     dataset: str = option("celeb_a", "dataset (folder: --data-dir's images)", choices=DATASETS)
@@ -71,9 +82,14 @@ class Config(ImageConfig):
     d_width: int = option(64, "ndf: the discriminator's first-layer channels")
     data_placement: str = option(
         "auto",
-        "device (an epoch is one program), host (fed step by step), or auto: device when the "
-        "data take under a quarter of an accelerator's memory",
-        choices=("auto", "device", "host"),
+        "device (an epoch is one program), host (in host memory, fed step by step), stream "
+        "(decoded once into --data-cache, read from disk step by step), or auto: device when "
+        "the data take under a quarter of an accelerator's memory, stream when they take over "
+        "half the host's",
+        choices=PLACEMENTS,
+    )
+    data_cache: str | None = option(
+        None, "stream: the decoded images' directory (default: $JAXGAN_CACHE_DIR, ~/.cache/jaxgan)"
     )
 
     def validate(self) -> None:
@@ -129,33 +145,70 @@ def fit_images(images: np.ndarray, config: Config) -> np.ndarray:
     return data.resize_images(images, config.image_size)
 
 
-def load_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarray]:
+def data_chunks(config: Config, rows: slice | None = None) -> Iterator[dict[str, np.ndarray]]:
     """The training images (uint8, ``image_size`` square) and labels (where the data have
-    them) of a tfds or IDX dataset; ``rows`` only, if given."""
-    if config.dataset in DIGITS and config.data_dir is not None:
-        train_set = data.load_idx(config.data_dir, "train", rows=rows)
+    them), ``rows`` only if given, in chunks: decoded a chunk at a time, never all at once."""
+    if config.dataset == "folder":
+        yield from data.image_folder_chunks(config.data_dir, config.image_size, channels=3)
+    elif config.dataset in DIGITS and config.data_dir is not None:
+        rows = rows or slice(0, data.idx_size(config.data_dir, "train"))
+        for start in range(rows.start, rows.stop, IDX_CHUNK):
+            part = slice(start, min(start + IDX_CHUNK, rows.stop))
+            train_set = data.load_idx(config.data_dir, "train", rows=part)
+            yield {**train_set, "image": fit_images(train_set["image"], config)}
     else:
-        train_set = data.load_tfds(
+        yield from data.tfds_chunks(
             config.dataset,
             "train",
             config.tfds_data_dir,
             transform=lambda images: fit_images(images, config),
             rows=rows,
         )
-    return {**train_set, "image": fit_images(train_set["image"], config)}
 
 
-def load_train_set(config: Config, devices: int) -> tuple[Config, dict[str, np.ndarray], int]:
+def load_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarray]:
+    """:func:`data_chunks` as one dict of arrays in host memory."""
+    return data.concatenate(data_chunks(config, rows))
+
+
+def cached_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarray]:
+    """:func:`data_chunks` decoded once into ``--data-cache`` and memory-mapped from there
+    (:func:`jaxgan.datacache.cached`); the key names the source and every setting that changes
+    the decoded bytes."""
+    key: dict[str, Any] = {
+        "dataset": config.dataset,
+        "image_size": config.image_size,
+        "rows": None if rows is None else [rows.start, rows.stop],
+    }
+    if config.data_dir is not None:  # a folder or IDX files: their paths, sizes, times
+        root = Path(config.data_dir).resolve()
+        files = (
+            data.image_files(root)
+            if config.dataset == "folder"
+            else [p for p in sorted(root.iterdir()) if p.is_file()]
+        )
+        key.update(data_dir=str(root), files=datacache.folder_fingerprint(files, root))
+    else:
+        key["tfds_data_dir"] = config.tfds_data_dir
+    directory = config.data_cache or datacache.default_dir()
+    return datacache.cached(directory, config.dataset, key, lambda: data_chunks(config, rows))
+
+
+def load_train_set(
+    config: Config, devices: int, placement: str
+) -> tuple[Config, dict[str, np.ndarray], int]:
     """This process's rows of the training set (:func:`jaxgan.experiments.loop.load_rows`),
-    the set's size, and the config with a folder's classes settled (:func:`with_classes`).
+    in host memory or (``placement`` stream) memory-mapped from the cache; the set's size; and
+    the config with a folder's classes settled (:func:`with_classes`).
 
     Every process decodes a whole folder, since which files are unreadable shows only then."""
+    load = cached_data if placement == "stream" else load_data
     if config.dataset != "folder":
         train_set, num_train = load_rows(
-            devices, lambda rows: load_data(config, rows), config.train_size
+            devices, lambda rows: load(config, rows), config.train_size
         )
         return config, train_set, num_train
-    folder = data.load_image_folder(config.data_dir, config.image_size, channels=3)
+    folder = load(config)
     config = with_classes(config, folder["label"])
     train_set, num_train = load_rows(
         devices,
@@ -187,22 +240,35 @@ def with_classes(config: Config, labels: np.ndarray | None) -> Config:
     return config
 
 
-def on_device(config: Config, num_train: int, devices: int) -> bool:
-    """Whether the data (as float32, split over the devices) should live on them."""
+def choose_placement(config: Config, devices: int) -> str:
+    """Where the training set lives: ``--data-placement``, or for ``auto`` the device when the
+    data (float32, split over the devices) take under :data:`DEVICE_DATA_SHARE` of an
+    accelerator's memory, a disk stream when this process's rows (uint8) would take over
+    :data:`HOST_DATA_SHARE` of the host's, else host memory (always on CPU, where XLA runs
+    convolutions faster one step per program)."""
     if config.data_placement != "auto":
-        return config.data_placement == "device"
-    stats = jax.local_devices()[0].memory_stats() or {}
-    limit = stats.get("bytes_limit")
+        return config.data_placement
+    num_train = (
+        len(data.image_files(config.data_dir))
+        if config.dataset == "folder"
+        else config.train_size()
+    )
+    image_bytes = config.image_size**2 * config.channels()
+    host_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if image_bytes * num_train / jax.process_count() > HOST_DATA_SHARE * host_memory:
+        return "stream"
+    limit = (jax.local_devices()[0].memory_stats() or {}).get("bytes_limit")
     if jax.default_backend() == "cpu" or not limit:
-        return False  # XLA:CPU runs convolutions faster one step per program
-    image_bytes = 4 * config.image_size**2 * config.channels()
-    return image_bytes * shard_rows(num_train, devices) <= DEVICE_DATA_SHARE * limit
+        return "host"
+    fits = 4 * image_bytes * shard_rows(num_train, devices) <= DEVICE_DATA_SHARE * limit
+    return "device" if fits else "host"
 
 
 def train(config: Config) -> dict[str, Any]:
     """Trains the DCGAN and writes its workdir; returns the summary."""
     devices = choose_devices(config)
-    config, train_set, num_train = load_train_set(config, devices)
+    placement = choose_placement(config, devices)
+    config, train_set, num_train = load_train_set(config, devices, placement)
     images, labels = train_set["image"], train_set.get("label")
     evaluator = config.evaluator()
     generator, discriminator = build_models(config, AXIS if devices > 1 else None)
@@ -215,7 +281,7 @@ def train(config: Config) -> dict[str, Any]:
     train_data = {"x": images}
     if config.conditional != "none":
         train_data["y"] = labels
-    if on_device(config, num_train, devices):
+    if placement == "device":
         device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
         state, summary = fit(run, device_data, on_epoch=on_epoch, num_examples=num_train)
     else:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import data, metrics, viz
@@ -27,14 +29,16 @@ from jaxgan.experiments.common import (
     TrainConfig,
     cli_main,
     create_state,
+    init_state,
     option,
     override,
     require,
     require_widths,
+    steps_per_epoch,
 )
 from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, evaluation_noise, generate_samples
+from jaxgan.train import GANState, evaluation_noise, generate_samples, train_epoch_body
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply
@@ -120,6 +124,44 @@ def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
         **d_tricks,
     )
     return generator, discriminator
+
+
+class Seeds:
+    """Seeds ``config.seed`` to ``config.seed + num - 1`` trained together as one program
+    (``jax.vmap`` over GANStates, no workdir): seed ``s`` computes what ``--seed s`` computes,
+    up to floating-point reassociation. For sweeps and tables over seeds."""
+
+    def __init__(self, config: Config, num: int):
+        config = config.resolved()
+        configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(num)]
+        self.data = {
+            "x": np.stack(
+                [data.gaussian_mixture(c.dataset, c.num_train, seed=c.seed)["x"] for c in configs]
+            )
+        }
+        generator, discriminator = build_models(config)
+        total = steps_per_epoch(config.num_train, config.batch_size, config.d_steps) * config.epochs
+        keys = jax.vmap(jax.random.key)(jnp.array([c.seed for c in configs]))
+        self.states = jax.vmap(
+            lambda k: init_state(config, generator, discriminator, total, key=k)
+        )(keys)
+        self._epoch = jax.jit(
+            jax.vmap(lambda s, d: train_epoch_body(s, d, batch_size=config.batch_size)),
+            donate_argnums=0,
+        )
+        self._sample = jax.jit(
+            jax.vmap(lambda s: generate_samples(s, evaluation_noise(s, config.eval_samples)))
+        )
+        self._modes = data.mixture_modes(config.dataset)
+
+    def train_epoch(self) -> None:
+        self.states, _ = self._epoch(self.states, self.data)
+
+    def mode_statistics(self) -> list[dict[str, float]]:
+        """Each seed's :func:`jaxgan.metrics.mode_statistics` of its evaluation samples."""
+        return [
+            metrics.mode_statistics(f, *self._modes) for f in np.asarray(self._sample(self.states))
+        ]
 
 
 def train(config: Config) -> dict:

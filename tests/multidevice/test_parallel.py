@@ -336,9 +336,10 @@ def test_two_processes_of_four_devices_match_one_process_of_eight(eight_device_r
     assert [json.loads(line)["step"] for line in lines] == [20, 40]  # written once
 
 
-# A conditional DCGAN fed from host memory (the CPU default) on 200 IDX 'digits': each of two
-# processes reads only the 100 rows of its 4 devices' shards; 12 steps with batch norm over
-# the devices and labels exchanged with the images.
+# A conditional DCGAN fed step by step on 200 IDX 'digits': each of two processes reads only
+# the 100 rows of its 4 devices' shards, decodes them into its own entry of the disk cache and
+# streams them from there; 12 steps with batch norm over the devices and labels exchanged
+# with the images, as one process does from host memory (the CPU default).
 DCGAN_TINY = [
     "--dataset", "mnist", "--image-size", "32", "--g-width", "4", "--d-width", "4",
     "--epochs", "1", "--batch-size", "16", "--eval-samples", "0", "--conditional", "cgan",
@@ -353,9 +354,13 @@ def test_two_processes_read_only_their_rows_and_match_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     args = [*DCGAN_TINY, "--data-dir", str(data_dir)]
     dcgan.main([*args, "--workdir", str(one)])
-    outputs = run_two_processes("jaxgan.experiments.dcgan", [*args, "--workdir", str(two)])
+    cache = tmp_path / "cache"
+    stream = ["--data-placement", "stream", "--data-cache", str(cache)]
+    outputs = run_two_processes("jaxgan.experiments.dcgan", [*args, *stream, "--workdir", str(two)])
     assert "process 0 reads examples 0:100 of 200" in outputs[0][1]
     assert "process 1 reads examples 100:200 of 200" in outputs[1][1]
+    rows = [json.loads((e / "meta.json").read_text())["key"]["rows"] for e in cache.iterdir()]
+    assert sorted(rows) == [[0, 100], [100, 200]]
 
     config = dcgan.Config(**vars(config_parser(dcgan.Config, "dcgan", "").parse_args(args)))
     target, _ = create_state(config, *dcgan.build_models(config), 200)
