@@ -1,19 +1,15 @@
-"""The decoded-dataset cache on disk, and DCGAN runs streamed from it."""
+"""The decoded-dataset cache on disk (a DCGAN run streamed from it: tests/test_dcgan.py)."""
 
 import json
 import shutil
 import socket
 
-import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from jaxgan import data, datacache
-from jaxgan.checkpoint import Checkpointer
 from jaxgan.experiments import dcgan
-from jaxgan.experiments.common import config_parser, create_state
 
 
 def chunks_of(rng: np.random.Generator, sizes=(3, 4, 2)):
@@ -84,57 +80,3 @@ def test_a_tfds_dataset_is_cached_as_loaded(tmp_path, monkeypatch):
     assert isinstance(cached["image"], np.memmap) and set(cached) == {"image", "label"}
     for name, array in loaded.items():
         np.testing.assert_array_equal(cached[name], array)
-
-
-@pytest.fixture
-def faces(tmp_path):
-    """30 random-noise images of assorted sizes in two class folders."""
-    rng = np.random.default_rng(1)
-    for i in range(30):
-        folder = tmp_path / "faces" / ("a" if i % 2 else "b")
-        folder.mkdir(parents=True, exist_ok=True)
-        size = (int(rng.integers(24, 60)), int(rng.integers(24, 60)))
-        pixels = rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{i}.png")
-    return tmp_path / "faces"
-
-
-TINY = [
-    "--dataset", "folder", "--image-size", "32", "--g-width", "4", "--d-width", "4",
-    "--epochs", "2", "--batch-size", "10", "--eval-samples", "0", "--conditional", "cgan",
-]  # fmt: skip
-
-
-def final_state(workdir, argv):
-    config = dcgan.Config(**vars(config_parser(dcgan.Config, "dcgan", "").parse_args(argv)))
-    config = dcgan.with_classes(config, np.array([0, 1]))
-    target, _ = create_state(config, *dcgan.build_models(config), 30)
-    checkpointer = Checkpointer(workdir, create=False)
-    state, _ = checkpointer.restore(target)
-    checkpointer.close()
-    return state
-
-
-def trained_arrays(state) -> list[np.ndarray]:
-    models = (state.g.params, state.d.params, state.g.batch_stats, state.d.batch_stats)
-    return [np.asarray(x) for x in jax.tree.leaves((*models, state.g.opt_state, state.d.opt_state))]
-
-
-def test_a_run_streamed_from_the_cache_matches_one_in_host_memory(tmp_path, faces, capsys):
-    cache = tmp_path / "cache"
-    argv = [*TINY, "--data-dir", str(faces)]
-    runs = {}
-    for placement in ("host", "stream"):
-        runs[placement] = tmp_path / placement
-        extra = ["--data-placement", placement, "--data-cache", str(cache)]
-        dcgan.main([*argv, *extra, "--workdir", str(runs[placement])])
-    assert "decoding folder once into" in capsys.readouterr().err
-    (entry,) = cache.iterdir()
-    assert json.loads((entry / "meta.json").read_text())["arrays"]["image"]["shape"] == (
-        [30, 32, 32, 3]
-    )
-    streamed = final_state(runs["stream"], argv)
-    assert int(streamed.step) == 2 * 3
-    reference = trained_arrays(final_state(runs["host"], argv))
-    for a, b in zip(trained_arrays(streamed), reference, strict=True):
-        np.testing.assert_array_equal(a, b)

@@ -2,6 +2,7 @@
 initialisation, batch norm through the training step; the experiment on an image folder and on
 MNIST at 32x32, its errors, and CelebA through tfds."""
 
+import dataclasses
 import json
 
 import flax.linen as nn
@@ -15,7 +16,9 @@ from conftest import expect_one_line_error
 from PIL import Image
 
 from jaxgan import data, evaluate, generate, models
+from jaxgan.checkpoint import Checkpointer
 from jaxgan.experiments import dcgan
+from jaxgan.experiments.common import create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
 from jaxgan.train import GANState, StepConfig, generate_samples, train_step
 
@@ -149,21 +152,35 @@ def expect_usage_error(capsys, argv, message):
 
 @pytest.fixture
 def image_folder(tmp_path):
-    """Two classes of 12 flat-coloured images each, of assorted sizes."""
+    """Two classes of 12 random-noise images each, of assorted sizes."""
     rng = np.random.default_rng(0)
     for name in ("reds", "blues"):
         (tmp_path / "faces" / name).mkdir(parents=True)
         for i in range(12):
-            colour = (200, 30, 30) if name == "reds" else (30, 30, 200)
-            size = (int(rng.integers(20, 80)), int(rng.integers(20, 80)))
-            Image.new("RGB", size, colour).save(tmp_path / "faces" / name / f"{i}.png")
+            height, width = rng.integers(20, 80, 2)
+            pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "faces" / name / f"{i}.png")
     return tmp_path / "faces"
 
 
-def test_conditional_run_on_an_image_folder_and_generate(tmp_path, image_folder):
-    workdir = tmp_path / "run"
-    argv = ["--dataset", "folder", "--data-dir", str(image_folder), "--workdir", str(workdir)]
-    dcgan.main([*argv, *TINY, "--epochs", "2", "--batch-size", "12", "--conditional", "cgan"])
+def trained_arrays(workdir, config: dcgan.Config) -> list[np.ndarray]:
+    """The parameters, batch statistics and optimizer states of ``workdir``'s checkpoint."""
+    target, _ = create_state(config, *dcgan.build_models(config), 24)
+    checkpointer = Checkpointer(workdir, create=False)
+    state, _ = checkpointer.restore(target)
+    checkpointer.close()
+    g, d = state.g, state.d
+    tree = (g.params, d.params, g.batch_stats, d.batch_stats, g.opt_state, d.opt_state)
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_conditional_run_on_an_image_folder_streamed_or_not_and_generate(
+    tmp_path, image_folder, capsys
+):
+    workdir, streamed = tmp_path / "run", tmp_path / "streamed"
+    argv = ["--dataset", "folder", "--data-dir", str(image_folder), *TINY, "--epochs", "2"]
+    argv += ["--batch-size", "12", "--conditional", "cgan", "--data-cache", str(tmp_path / "c")]
+    dcgan.main([*argv, "--data-placement", "host", "--workdir", str(workdir)])
     for name in ("config.json", "metrics.jsonl", "summary.json", "loss_curves.png"):
         assert (workdir / name).stat().st_size > 0, name
     for name in ("progress.gif", "real_vs_fake.png", "samples/epoch_0002.png"):
@@ -173,6 +190,14 @@ def test_conditional_run_on_an_image_folder_and_generate(tmp_path, image_folder)
     assert summary["steps"] == 2 * (24 // 12) and summary["status"] == "completed"
     assert summary["image_size"] == 32 and "fid_mnist" not in summary
     assert Image.open(workdir / "samples" / "epoch_0001.png").size == grid_size(2, 10)
+
+    # the same run streamed from the disk cache: decoded once, the very same numbers
+    dcgan.main([*argv, "--data-placement", "stream", "--workdir", str(streamed)])
+    assert "decoding folder once into" in capsys.readouterr().err
+    config = dcgan.Config(dataset="folder", image_size=32, g_width=4, d_width=4, epochs=2)
+    config = dataclasses.replace(config, batch_size=12, conditional="cgan", classes=2)
+    for a, b in zip(trained_arrays(streamed, config), trained_arrays(workdir, config), strict=True):
+        np.testing.assert_array_equal(a, b)
 
     npz = tmp_path / "blues.npz"
     generate.main(["--workdir", str(workdir), "--label", "1", "--num", "4", "--npz", str(npz)])
