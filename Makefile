@@ -20,13 +20,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 # Two pytest workers: the suite is mostly single-threaded XLA compilation (tests/conftest.py
-# also compiles at LLVM level 1); tests sharing a module's expensive fixture are grouped onto
-# one worker (xdist_group). The multi-device tests need 8 devices; on a CPU they are simulated
-# (XLA host platform).
+# also compiles at LLVM level 1). The multi-device tests need 8 devices; on a CPU they are
+# simulated (XLA host platform).
 test: lint
-	$(BIN)/pytest -q -n 2 --dist loadgroup --ignore=tests/multidevice
-	XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-		$(BIN)/pytest -q -n 2 --dist loadgroup tests/multidevice
+	$(BIN)/pytest -q -n 2 --ignore=tests/multidevice
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(BIN)/pytest -q -n 2 tests/multidevice
 
 run: venv
 	$(BIN)/python -m jaxgan.experiments.mnist $(ARGS)

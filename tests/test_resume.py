@@ -26,10 +26,6 @@ from jaxgan.data import DataError
 from jaxgan.experiments import gaussian1d
 from jaxgan.experiments.common import EXIT_DIVERGED, create_state
 
-# One pytest worker runs this module (make test: --dist loadgroup), so the uninterrupted
-# reference run and the compilation cache are made once, not once per worker.
-pytestmark = pytest.mark.xdist_group("resume")
-
 EPOCHS = 8
 TINY = [
     "--num-train", "2000", "--batch-size", "100", "--hidden", "16", "16",

@@ -259,8 +259,6 @@ def eight_device_run(tmp_path_factory) -> Path:
     return workdir
 
 
-# the tests of the module-scoped runs on one worker (--dist loadgroup): each run made once
-@pytest.mark.xdist_group("runs")
 def test_experiment_on_8_devices_matches_1_device(eight_device_run, one_device_run):
     assert_close(checkpoint_of(eight_device_run), checkpoint_of(one_device_run), atol=1e-5)
     ours = json.loads((eight_device_run / "summary.json").read_text())
@@ -328,7 +326,6 @@ def run_two_processes(module: str, args: list[str]) -> list[tuple[str, str]]:
     return outputs
 
 
-@pytest.mark.xdist_group("runs")
 def test_two_processes_of_four_devices_match_one_process_of_eight(eight_device_run, tmp_path):
     workdir = tmp_path / "run"
     outputs = run_two_processes("jaxgan.experiments.gaussian1d", ["--workdir", str(workdir), *TINY])
