@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -123,6 +121,8 @@ class Trainer:
 
 
 def main() -> None:
+    from mnist_mlp_gan import shuffled_batches, train_epochs  # the script's own directory
+
     from jaxgan import data
     from jaxgan.evaluate import MNISTEvaluator, as_mnist, load_test_images
 
@@ -134,26 +134,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     images = data.pad_images(data.load_idx(args.data_dir, "train")["image"], 32)
-    x = torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
-    batches = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(x),
-        batch_size=args.batch_size,
-        shuffle=True,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(args.seed),
-    )
+    batches = shuffled_batches(images.transpose(0, 3, 1, 2), args.batch_size, args.seed)
     trainer = Trainer(32, 1, args.width, args.batch_size, args.seed)
-    start, steps = time.perf_counter(), 0
-    for _ in range(args.epochs):
-        for (real,) in batches:
-            trainer.step(real)
-            steps += 1
-    wall = time.perf_counter() - start
+    steps, wall = train_epochs(trainer, batches, args.epochs)
     generator = trainer.g.eval()  # batch norm's running averages, as jaxgan samples
     with torch.no_grad():
         z = torch.randn(10_000, NZ, 1, 1, generator=torch.Generator().manual_seed(args.seed))
         fake = torch.cat([generator(chunk) for chunk in z.split(1000)]).numpy()
-    fake = np.clip(np.rint((fake.transpose(0, 2, 3, 1) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    fake = data.to_uint8(fake.transpose(0, 2, 3, 1))
     scores = MNISTEvaluator(load_test_images(args.data_dir))(as_mnist(fake))
     print(json.dumps({"steps": steps, "train_wall_s": round(wall, 1), **scores}, indent=2))
 

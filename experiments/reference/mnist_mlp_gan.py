@@ -76,8 +76,13 @@ class Trainer:
 
 
 def loader(images: np.ndarray, batch_size: int = 100, seed: int = 0):
-    """The tutorial's shuffled DataLoader over the images scaled to [-1, 1]."""
-    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 127.5 - 1.0)
+    """The tutorial's shuffled DataLoader over the images scaled to [-1, 1] (flattened)."""
+    return shuffled_batches(images.reshape(len(images), -1), batch_size, seed)
+
+
+def shuffled_batches(images: np.ndarray, batch_size: int, seed: int):
+    """A shuffled DataLoader (whole batches only) over uint8 ``images`` scaled to [-1, 1]."""
+    x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0)
     return torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x),
         batch_size=batch_size,
@@ -85,6 +90,16 @@ def loader(images: np.ndarray, batch_size: int = 100, seed: int = 0):
         drop_last=True,
         generator=torch.Generator().manual_seed(seed),
     )
+
+
+def train_epochs(trainer, batches, epochs: int) -> tuple[int, float]:
+    """``trainer.step`` on every batch for ``epochs`` epochs; returns the steps and seconds."""
+    start, steps = time.perf_counter(), 0
+    for _ in range(epochs):
+        for (x,) in batches:
+            trainer.step(x)
+            steps += 1
+    return steps, time.perf_counter() - start
 
 
 @torch.no_grad()
@@ -105,13 +120,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     images = data.load_idx(args.data_dir, "train")["image"]
-    trainer, batches = Trainer(args.seed), loader(images, seed=args.seed)
-    start, steps = time.perf_counter(), 0
-    for _ in range(args.epochs):
-        for (x,) in batches:
-            trainer.step(x)
-            steps += 1
-    wall = time.perf_counter() - start
+    trainer = Trainer(args.seed)
+    steps, wall = train_epochs(trainer, loader(images, seed=args.seed), args.epochs)
     scores = MNISTEvaluator(load_test_images(args.data_dir))(
         sample_images(trainer.g.eval(), 10_000, args.seed)
     )
