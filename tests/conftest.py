@@ -5,6 +5,7 @@ import os
 import struct
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -61,3 +62,24 @@ def real_mnist() -> Path:
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found at {MNIST_DIR} (set JAXGAN_MNIST_DIR to its directory)")
     return MNIST_DIR
+
+
+def leaves(state) -> list[np.ndarray]:
+    """Every array of ``state`` as numpy, PRNG keys as their raw data."""
+    state = jax.tree.map(
+        lambda x: (
+            jax.random.key_data(x)
+            if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+            else x
+        ),
+        state,
+    )
+    return [np.asarray(x) for x in jax.tree.leaves(state)]
+
+
+def assert_same_state(a, b) -> None:
+    """Two states (or any pytrees) hold bitwise-equal arrays."""
+    la, lb = leaves(a), leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -9,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from conftest import assert_same_state
 
 from jaxgan import data, parallel
 from jaxgan.experiments import common, gaussian1d, mixture2d
@@ -221,3 +222,20 @@ def test_mixture2d_seeds_train_together_as_each_seed_alone():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b)[1], atol=1e-5)
     stats = seeds.mode_statistics()
     assert len(stats) == 2 and all(s["num_modes"] == 8 for s in stats)
+
+
+def test_mixture2d_seeds_resume_from_their_checkpoint_bitwise(tmp_path, capsys):
+    config = mixture2d.Config(
+        dataset="grid", epochs=2, batch_size=100, num_train=500, eval_samples=100,
+        g_hidden=(16,), d_hidden=(16,),
+    )  # fmt: skip
+    straight = mixture2d.Seeds(config, 2)
+    straight.fit(2, tmp_path / "straight", every=5)
+    stopped = mixture2d.Seeds(config, 2)
+    stopped.fit(1, tmp_path / "stopped", every=5)  # the last epoch is always saved
+    resumed = mixture2d.Seeds(config, 2)
+    resumed.fit(2, tmp_path / "stopped", every=5)
+    assert "at epoch 1" in capsys.readouterr().out
+    assert resumed.epoch == 2
+    assert_same_state(straight.states, resumed.states)
+    assert straight.mode_statistics() == resumed.mode_statistics()

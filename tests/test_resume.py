@@ -17,9 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
 import pytest
+from conftest import assert_same_state
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import DataError
@@ -57,25 +56,6 @@ def final_state(workdir: Path, **overrides):
     state, _ = checkpointer.restore(target)
     checkpointer.close()
     return state
-
-
-def leaves(state) -> list[np.ndarray]:
-    state = jax.tree.map(
-        lambda x: (
-            jax.random.key_data(x)
-            if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
-            else x
-        ),
-        state,
-    )
-    return [np.asarray(x) for x in jax.tree.leaves(state)]
-
-
-def assert_same_state(a, b) -> None:
-    la, lb = leaves(a), leaves(b)
-    assert len(la) == len(lb)
-    for x, y in zip(la, lb, strict=True):
-        np.testing.assert_array_equal(x, y)
 
 
 def snapshot(workdir: Path) -> dict[str, str]:
