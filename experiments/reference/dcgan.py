@@ -110,13 +110,17 @@ class Trainer:
         loss.backward()
         return loss
 
-    def step(self, x: torch.Tensor) -> None:
-        """One iteration on a real batch ``[B, C, H, W]`` in [-1, 1]: G's fakes once, D's
-        update on them (detached), then G's update through them, as the tutorial does."""
-        fake = self._generate(torch.randn(len(x), NZ, 1, 1))
+    def step(
+        self, x: torch.Tensor, z: torch.Tensor | None = None, z_g: torch.Tensor | None = None
+    ) -> None:
+        """One iteration on a real batch ``[B, C, H, W]`` in [-1, 1]: G's fakes once (of
+        noise ``z``, drawn when None), D's update on them (detached), then G's update through
+        them, as the tutorial does; or, given ``z_g``, through fakes of that noise (jaxgan's
+        step draws G's own)."""
+        fake = self._generate(torch.randn(len(x), NZ, 1, 1) if z is None else z)
         self._d_step(x, fake.detach())
         self.d_opt.step()
-        self._g_step(fake)
+        self._g_step(fake if z_g is None else self._generate(z_g))
         self.g_opt.step()
 
 
