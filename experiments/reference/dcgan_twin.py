@@ -4,6 +4,10 @@ initial weights, on the same real batches in the same order, with the same noise
     python experiments/reference/dcgan_twin.py --data-dir ../shared/data/mnist \\
         --step jaxgan --init torch --seed 0
 
+``--step drift`` instead trains both steps side by side from the same weights for
+``--drift-steps`` and prints how far apart their kernels go, next to two PyTorch runs whose
+weights differ by one part in 10⁷.
+
 ``--init`` draws the starting weights with PyTorch's ``weights_init`` (seed S) or jaxgan's
 initialisers (seed S) and converts them for the other implementation; the data order and the
 noise are always those of ``python -m jaxgan.experiments.dcgan --seed S`` (PyTorch draws G's
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from copy import deepcopy
 
 import jax
 import jax.numpy as jnp
@@ -79,10 +84,51 @@ def jaxgan_to_torch(gp: dict, dp: dict, g: torch.nn.Module, d: torch.nn.Module) 
                 put(net[c].bias, np.asarray(params[f"BatchNorm_{i}"]["bias"]))
 
 
+def kernel_drift(a: dict, b: dict) -> float:
+    """The largest difference between two parameter sets' kernels, relative to the largest
+    kernel value of ``a`` (batch-norm parameters start at 0 or 1 and move by ~lr, so relative
+    differences there are rounding noise blown up)."""
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return max(float(jnp.abs(x - y).max() / jnp.abs(x).max()) for x, y in pairs if x.ndim == 4)
+
+
+def report_drift(state, trainer: Trainer, batches, torch_batch, steps: int) -> None:
+    """Trains jaxgan's step and PyTorch's from the same weights side by side, with a copy of
+    the PyTorch trainer whose weights differ by one part in 10⁷ as the yardstick of how fast
+    rounding differences grow; prints the kernels' drift (:func:`kernel_drift`) every few
+    steps."""
+    copy = deepcopy(trainer)
+    with torch.no_grad():
+        for p in (*copy.g.parameters(), *copy.d.parameters()):
+            p.mul_(1 + 1e-7 * torch.randn_like(p))
+    for step, x, z_d, z_g in batches:
+        state, _ = train_step(state, {"x": jnp.asarray(x)})
+        for t in (trainer, copy):
+            t.step(torch_batch(x), z_d, z_g)
+        if step < 3 or (step + 1) % 10 == 0:
+            ref_g, ref_d = torch_to_jaxgan(trainer.g, trainer.d)
+            copy_g, copy_d = torch_to_jaxgan(copy.g, copy.d)
+            ours = kernel_drift(ref_g, state.g.params), kernel_drift(ref_d, state.d.params)
+            yardstick = kernel_drift(ref_g, copy_g), kernel_drift(ref_d, copy_d)
+            print(
+                f"after step {step + 1}: jaxgan vs PyTorch G {ours[0]:.1e} D {ours[1]:.1e}; "
+                f"PyTorch vs PyTorch·(1 + 1e-7 ε) G {yardstick[0]:.1e} D {yardstick[1]:.1e}",
+                flush=True,
+            )
+        if step + 1 == steps:
+            return
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True, help="MNIST IDX files")
-    parser.add_argument("--step", choices=("jaxgan", "torch"), required=True)
+    parser.add_argument(
+        "--step",
+        choices=("jaxgan", "torch", "drift"),
+        required=True,
+        help="drift: both steps side by side for --drift-steps, printing how far apart they go",
+    )
+    parser.add_argument("--drift-steps", type=int, default=40)
     parser.add_argument("--init", choices=("jaxgan", "torch"), required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width", type=int, default=16)
@@ -114,18 +160,27 @@ def main() -> None:
         return (jax.random.normal(jax.random.split(d_key, 4)[0], shape),
                 jax.random.normal(jax.random.split(g_key, 3)[0], shape))  # fmt: skip
 
-    step = 0
-    for epoch in range(args.epochs):
-        for rows in np.asarray(
-            epoch_order(key, epoch * per_epoch, len(images), config.batch_size, 1)
-        ):
-            x = images[rows[0]]
-            if args.step == "jaxgan":
-                state, _ = train_step(state, {"x": jnp.asarray(x)})
-            else:
+    def batches():
+        """``(step, real batch, PyTorch's noise for D and for G)`` in jaxgan's order."""
+        step = 0
+        for epoch in range(args.epochs):
+            order = epoch_order(key, epoch * per_epoch, len(images), config.batch_size, 1)
+            for rows in np.asarray(order):
                 z_d, z_g = (torch.from_numpy(np.array(z)).view(-1, NZ, 1, 1) for z in noise(step))
-                trainer.step(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), z_d, z_g)
-            step += 1
+                yield step, images[rows[0]], z_d, z_g
+                step += 1
+
+    def torch_batch(x):
+        return torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+
+    if args.step == "drift":
+        report_drift(state, trainer, batches(), torch_batch, args.drift_steps)
+        return
+    for _, x, z_d, z_g in batches():
+        if args.step == "jaxgan":
+            state, _ = train_step(state, {"x": jnp.asarray(x)})
+        else:
+            trainer.step(torch_batch(x), z_d, z_g)
     z = np.random.default_rng(args.seed).standard_normal((10_000, NZ), np.float32)
     if args.step == "jaxgan":
         fake = np.concatenate([generate_samples(state, c) for c in np.split(z, 10)])
