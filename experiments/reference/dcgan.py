@@ -23,6 +23,7 @@ import argparse
 import functools
 import json
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -124,6 +125,14 @@ class Trainer:
         self.g_opt.step()
 
 
+@torch.no_grad()
+def sample(generator: nn.Module, z: torch.Tensor) -> np.ndarray:
+    """G(z) ``[N, H, W, C]`` in eval mode (batch norm's running averages, as jaxgan samples),
+    1,000 at a time."""
+    generator.eval()
+    return torch.cat([generator(chunk) for chunk in z.split(1000)]).numpy().transpose(0, 2, 3, 1)
+
+
 def main() -> None:
     from mnist_mlp_gan import shuffled_batches, train_epochs  # the script's own directory
 
@@ -141,11 +150,8 @@ def main() -> None:
     batches = shuffled_batches(images.transpose(0, 3, 1, 2), args.batch_size, args.seed)
     trainer = Trainer(32, 1, args.width, args.batch_size, args.seed)
     steps, wall = train_epochs(trainer, batches, args.epochs)
-    generator = trainer.g.eval()  # batch norm's running averages, as jaxgan samples
-    with torch.no_grad():
-        z = torch.randn(10_000, NZ, 1, 1, generator=torch.Generator().manual_seed(args.seed))
-        fake = torch.cat([generator(chunk) for chunk in z.split(1000)]).numpy()
-    fake = data.to_uint8(fake.transpose(0, 2, 3, 1))
+    z = torch.randn(10_000, NZ, 1, 1, generator=torch.Generator().manual_seed(args.seed))
+    fake = data.to_uint8(sample(trainer.g, z))
     scores = MNISTEvaluator(load_test_images(args.data_dir))(as_mnist(fake))
     print(json.dumps({"steps": steps, "train_wall_s": round(wall, 1), **scores}, indent=2))
 

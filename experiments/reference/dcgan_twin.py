@@ -27,13 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-from dcgan import NZ, Trainer  # the script's own directory
+from dcgan import NZ, Trainer, sample  # the script's own directory
 
-from jaxgan import data
+from jaxgan import data, generate
 from jaxgan.evaluate import MNISTEvaluator, as_mnist, load_test_images
 from jaxgan.experiments import dcgan
 from jaxgan.experiments.common import create_state
-from jaxgan.train import _STEP_STREAM, epoch_order, generate_samples, train_step
+from jaxgan.train import _STEP_STREAM, epoch_order, train_step
 
 # Sequential indices of the tutorial's layers at 32×32: G's transposed convolutions and their
 # batch norms, D's convolutions and batch norms, in jaxgan's order of ConvTranspose_i,
@@ -183,12 +183,9 @@ def main() -> None:
             trainer.step(torch_batch(x), z_d, z_g)
     z = np.random.default_rng(args.seed).standard_normal((10_000, NZ), np.float32)
     if args.step == "jaxgan":
-        fake = np.concatenate([generate_samples(state, c) for c in np.split(z, 10)])
+        fake = generate.sample(state, z)
     else:
-        with torch.no_grad():
-            g = trainer.g.eval()
-            fake = torch.cat([g(torch.from_numpy(c).view(-1, NZ, 1, 1)) for c in np.split(z, 10)])
-        fake = fake.numpy().transpose(0, 2, 3, 1)
+        fake = sample(trainer.g, torch.from_numpy(z).view(-1, NZ, 1, 1))
     scores = MNISTEvaluator(load_test_images(args.data_dir))(as_mnist(data.to_uint8(fake)))
     print(json.dumps({"step": args.step, "init": args.init, "seed": args.seed, **scores}))
 
