@@ -5,11 +5,12 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from conftest import assert_same_state
+from conftest import assert_same_state, expect_one_line_error
 
 from jaxgan import data, parallel
 from jaxgan.experiments import common, gaussian1d, mixture2d
@@ -239,3 +240,31 @@ def test_mixture2d_seeds_resume_from_their_checkpoint_bitwise(tmp_path, capsys):
     assert resumed.epoch == 2
     assert_same_state(straight.states, resumed.states)
     assert straight.mode_statistics() == resumed.mode_statistics()
+
+
+def test_losses_table_renders_another_platforms_cells_and_refuses_to_train_them(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+    losses_table = importlib.import_module("losses_table")
+    stats = [
+        {"modes": 8, "num_modes": 8, "hq_fraction": 0.98, "reverse_kl": 0.002},
+        {"modes": 6, "num_modes": 8, "hq_fraction": 0.50, "reverse_kl": 0.100},
+    ]
+    cell = {"dataset": "ring", "loss": "minimax", "settings": {}, "stats": stats, "device": "X1"}
+    (tmp_path / "ring-minimax-3ep-2seeds-tpu.json").write_text(json.dumps(cell))
+    argv = ["--platform", "tpu", "--epochs", "3", "--seeds", "2", "--datasets", "ring"]
+    argv += ["--results", str(tmp_path), "--workdir", str(tmp_path / "w")]
+    losses_table.main([*argv, "--losses", "minimax", "--out", str(tmp_path / "t.md")])
+    text = (tmp_path / "t.md").read_text()
+    assert text.startswith("2 seeds per cell, 3 epochs (shortened: the protocol is 100), on X1")
+    # means and population standard deviations of the two seeds, worked by hand
+    assert "| ring | minimax | defaults | 7.0 ± 1.0 | 74.0 ± 24.0 | 0.051 ± 0.049 | 1/2 |" in text
+    # a cell of another platform that is missing (or stale) is never trained here
+    expect_one_line_error(
+        capsys, losses_table.main, [*argv, "--losses", "hinge"], "trained on a tpu machine"
+    )
+    cell["settings"] = {"lr_g": 1.0}
+    (tmp_path / "ring-minimax-3ep-2seeds-tpu.json").write_text(json.dumps(cell))
+    expect_one_line_error(
+        capsys, losses_table.main, [*argv, "--losses", "minimax"], "has other settings"
+    )
+    assert not (tmp_path / "w").exists()

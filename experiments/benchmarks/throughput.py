@@ -26,6 +26,12 @@ measured in its own subprocess). FLOPs per iteration: the MLP's from its archite
 (2,844,672 multiply-adds per sample, :func:`mlp_macs_per_sample`), the DCGAN's from XLA's cost
 analysis of jaxgan's compiled step. Writes Markdown and JSON to
 ``experiments/results/throughput_cpu.{md,json}`` (``--out`` prefix).
+
+On a GPU (JAX's default backend ``gpu`` and ``torch.cuda`` available) both libraries train on
+it, each with its own defaults: JAX's float32 matmuls and convolutions use TF32, PyTorch's
+convolutions do and its matmuls do not. The rounds are longer there (:data:`GPU_ROUNDS`), the
+peak is an 8192² matmul at JAX's default (TF32) precision, and PyTorch's steps are timed to
+``torch.cuda.synchronize``. Peak memory is the host's resident set: pass ``--no-memory`` there.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, 
 from jaxgan.train import GANState, StepConfig, train_epoch, train_step
 
 BATCH = 100
+ON_GPU = jax.default_backend() == "gpu" and reference.torch.cuda.is_available()
+TORCH_DEVICE = "cuda" if ON_GPU else "cpu"
 NUM_IMAGES = 6000  # 60 steps an epoch
 DCGAN_BATCH, DCGAN_WIDTH = 128, 64
 
@@ -74,7 +82,7 @@ def mlp_macs_per_sample() -> int:
     return d_update + g_update
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(n: int, repeats: int = 5) -> float:
     a = jax.random.normal(jax.random.key(0), (n, n))
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
@@ -166,7 +174,7 @@ class TorchLoop:
     compile = False
 
     def __init__(self, images):
-        self.trainer = reference.Trainer(compile=self.compile)
+        self.trainer = reference.Trainer(compile=self.compile, device=TORCH_DEVICE)
         self.loader = reference.loader((images + 1.0) * 127.5)
         self.batches = iter(())
 
@@ -178,6 +186,7 @@ class TorchLoop:
                 self.batches = iter(self.loader)
                 (x,) = next(self.batches)
             self.trainer.step(x)
+        synchronize()
 
 
 class TorchCompiled(TorchLoop):
@@ -191,19 +200,26 @@ class TorchDCGAN:
 
     def __init__(self, images):
         self.trainer = dcgan_reference.Trainer(
-            images.shape[1], 3, DCGAN_WIDTH, DCGAN_BATCH, compile=self.compile
+            images.shape[1], 3, DCGAN_WIDTH, DCGAN_BATCH, compile=self.compile, device=TORCH_DEVICE
         )
         nchw = dcgan_reference.torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
-        self.batches = list(nchw.split(DCGAN_BATCH))
+        self.batches = list(nchw.to(TORCH_DEVICE).split(DCGAN_BATCH))  # as jaxgan's, on device
 
     def run(self, steps: int) -> None:
         for i in range(steps):
             self.trainer.step(self.batches[i % len(self.batches)])
+        synchronize()
 
 
 class TorchDCGANCompiled(TorchDCGAN):
     name = "PyTorch, torch.compile"
     compile = True
+
+
+def synchronize() -> None:
+    """Waits for PyTorch's queued GPU work (its steps return before the GPU finishes)."""
+    if ON_GPU:
+        reference.torch.cuda.synchronize()
 
 
 def dcgan_flop_per_step(resolution: int) -> float:
@@ -249,6 +265,7 @@ MODELS = {
     ),
 }
 QUICK = {"mlp": (2, 120, 60)}
+GPU_ROUNDS = {"dcgan32": (5, 200, 20), "dcgan64": (5, 100, 10)}  # the CPU's are ms on a GPU
 
 
 def peak_memory_mb(model: str, contender: str, steps: int) -> float:
@@ -286,6 +303,8 @@ def measure(model: str, quick: bool, memory: bool) -> dict:
     title, make_images, classes, flop, (rounds, steps, warm) = MODELS[model]
     if quick:
         rounds, steps, warm = QUICK.get(model, (rounds, steps, warm))
+    elif ON_GPU:
+        rounds, steps, warm = GPU_ROUNDS.get(model, (rounds, steps, warm))
     if model.startswith("dcgan"):
         check_dcgan_parameter_counts(int(model[5:]))
     images = make_images()
@@ -372,7 +391,8 @@ def write(result: dict, out: str | None) -> None:
     """Prints the results as Markdown tables; with ``out``, writes them as Markdown and JSON."""
     peak = result["matmul_peak_gflop_per_s"]
     lines = [
-        f"{result['machine']}; float32 matmul peak {peak:.0f} GFLOP/s (2048², JAX).",
+        f"{result['machine']}; {result.get('matmul_peak_precision', 'float32')} matmul peak "
+        f"{peak:.0f} GFLOP/s ({result.get('matmul_peak_n', 2048)}², JAX).",
         "",
         *(line for section in result["sections"] for line in table(section, peak)),
     ]
@@ -403,11 +423,15 @@ def main() -> None:
         return
     models = ["mlp"] if args.quick else args.models
     sections = [measure(m, args.quick, memory=not (args.quick or args.no_memory)) for m in models]
-    peak = matmul_gflops()
+    n = 8192 if ON_GPU else 2048
+    peak = matmul_gflops(n)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} JAX "
-        f"{jax.default_backend()} device(s), torch threads {reference.torch.get_num_threads()}",
+        f"{jax.default_backend()} device(s) ({jax.devices()[0].device_kind}), PyTorch on "
+        f"{TORCH_DEVICE}, torch threads {reference.torch.get_num_threads()}",
         "matmul_peak_gflop_per_s": round(peak, 1),
+        "matmul_peak_n": n,
+        "matmul_peak_precision": "TF32 (JAX's default on GPU)" if ON_GPU else "float32",
         "sections": sections,
     }
     write(result, None if args.quick else args.out)

@@ -83,15 +83,16 @@ class Trainer:
 
     def __init__(
         self, resolution: int = 64, channels: int = 3, width: int = 64, batch_size: int = 128,
-        seed: int = 0, compile: bool = False,
+        seed: int = 0, compile: bool = False, device: str = "cpu",
     ):  # fmt: skip
         torch.manual_seed(seed)
-        self.g, self.d = build(resolution, channels, width, width)
+        self.device = torch.device(device)
+        self.g, self.d = (m.to(self.device) for m in build(resolution, channels, width, width))
         self.g_opt = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.d_opt = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.bce = nn.BCELoss()
-        self.ones = torch.ones(batch_size)
-        self.zeros = torch.zeros(batch_size)
+        self.ones = torch.ones(batch_size, device=self.device)
+        self.zeros = torch.zeros(batch_size, device=self.device)
         # static shapes: inductor failed to compile D's backward when it recompiled them as
         # dynamic ("Cannot convert expression to float", torch 2.13.0)
         compiled = functools.partial(torch.compile, dynamic=False)
@@ -117,11 +118,13 @@ class Trainer:
         """One iteration on a real batch ``[B, C, H, W]`` in [-1, 1]: G's fakes once (of
         noise ``z``, drawn when None), D's update on them (detached), then G's update through
         them, as the tutorial does; or, given ``z_g``, through fakes of that noise (jaxgan's
-        step draws G's own)."""
-        fake = self._generate(torch.randn(len(x), NZ, 1, 1) if z is None else z)
+        step draws G's own). Tensors are moved to the trainer's device, as the tutorial does."""
+        x = x.to(self.device)
+        z = torch.randn(len(x), NZ, 1, 1, device=self.device) if z is None else z.to(self.device)
+        fake = self._generate(z)
         self._d_step(x, fake.detach())
         self.d_opt.step()
-        self._g_step(fake if z_g is None else self._generate(z_g))
+        self._g_step(fake if z_g is None else self._generate(z_g.to(self.device)))
         self.g_opt.step()
 
 
@@ -130,7 +133,9 @@ def sample(generator: nn.Module, z: torch.Tensor) -> np.ndarray:
     """G(z) ``[N, H, W, C]`` in eval mode (batch norm's running averages, as jaxgan samples),
     1,000 at a time."""
     generator.eval()
-    return torch.cat([generator(chunk) for chunk in z.split(1000)]).numpy().transpose(0, 2, 3, 1)
+    device = next(generator.parameters()).device
+    fakes = [generator(chunk.to(device)).cpu() for chunk in z.split(1000)]
+    return torch.cat(fakes).numpy().transpose(0, 2, 3, 1)
 
 
 def main() -> None:
@@ -145,10 +150,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     args = parser.parse_args()
     images = data.pad_images(data.load_idx(args.data_dir, "train")["image"], 32)
     batches = shuffled_batches(images.transpose(0, 3, 1, 2), args.batch_size, args.seed)
-    trainer = Trainer(32, 1, args.width, args.batch_size, args.seed)
+    trainer = Trainer(32, 1, args.width, args.batch_size, args.seed, device=args.device)
     steps, wall = train_epochs(trainer, batches, args.epochs)
     z = torch.randn(10_000, NZ, 1, 1, generator=torch.Generator().manual_seed(args.seed))
     fake = data.to_uint8(sample(trainer.g, z))

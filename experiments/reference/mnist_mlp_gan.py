@@ -43,14 +43,17 @@ class Trainer:
     """The tutorial's alternating update; ``compile=True`` wraps the two steps in
     ``torch.compile``."""
 
-    def __init__(self, seed: int = 0, compile: bool = False, batch_size: int = 100):
+    def __init__(
+        self, seed: int = 0, compile: bool = False, batch_size: int = 100, device: str = "cpu"
+    ):
         torch.manual_seed(seed)
-        self.g, self.d = build()
+        self.device = torch.device(device)
+        self.g, self.d = (m.to(self.device) for m in build())
         self.g_opt = torch.optim.Adam(self.g.parameters(), lr=2e-4)
         self.d_opt = torch.optim.Adam(self.d.parameters(), lr=2e-4)
         self.bce = nn.BCELoss()
-        self.ones = torch.ones(batch_size, 1)
-        self.zeros = torch.zeros(batch_size, 1)
+        self.ones = torch.ones(batch_size, 1, device=self.device)
+        self.zeros = torch.zeros(batch_size, 1, device=self.device)
         self._d_step = torch.compile(self._d_step_eager) if compile else self._d_step_eager
         self._g_step = torch.compile(self._g_step_eager) if compile else self._g_step_eager
 
@@ -68,10 +71,12 @@ class Trainer:
         return loss
 
     def step(self, x: torch.Tensor) -> None:
-        """One iteration on a real batch ``[B, 784]`` in [-1, 1]."""
-        self._d_step(x, torch.randn(len(x), LATENT))
+        """One iteration on a real batch ``[B, 784]`` in [-1, 1] (moved to the trainer's
+        device here, as the tutorial's loop does)."""
+        x = x.to(self.device)
+        self._d_step(x, torch.randn(len(x), LATENT, device=self.device))
         self.d_opt.step()
-        self._g_step(torch.randn(len(x), LATENT))
+        self._g_step(torch.randn(len(x), LATENT, device=self.device))
         self.g_opt.step()
 
 
