@@ -49,8 +49,9 @@ RECOMMENDED: dict[str, dict] = {
 }
 # Rows that can be asked for by name beside those (--losses NAME): name -> (loss, settings).
 VARIANTS: dict[str, tuple[str, dict]] = {
-    # The WGAN-GP authors' own toy script (gan_toy.py): λ = 0.1 ("smaller lambda seems to help
-    # for toy tasks"), Adam 1e-4 with β = (0.5, 0.9), 5 critic steps.
+    # The WGAN-GP authors' own toy script (gan_toy.py, igul222/improved_wgan_training):
+    # λ = 0.1 ("smaller lambda seems to help for toy tasks"), Adam 1e-4 with β = (0.5, 0.9),
+    # 5 critic steps.
     "wgan_gp_toy": (
         "wgan_gp",
         {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.9, "d_steps": 5, "gp_weight": 0.1},
