@@ -21,9 +21,9 @@ import numpy as np
 
 from jaxgan import data
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.epoch import train_epoch
 from jaxgan.experiments import mnist
 from jaxgan.experiments.common import create_state
-from jaxgan.train import train_epoch
 
 MODES = ("none", "async", "sync")
 

@@ -1,6 +1,6 @@
 """A thin layer over Orbax: a run's whole training state in ``<workdir>/checkpoints``.
 
-A checkpoint has two items: ``state``, the :class:`~jaxgan.train.GANState` (both TrainStates with
+A checkpoint has two items: ``state``, the :class:`~jaxgan.state.GANState` (both TrainStates with
 their optimizer states and batch-norm statistics, the EMA parameters, the PRNG key and the step;
 the data order is a function of the key and the step, so it is restored with them), and
 ``progress``, a small JSON dict the training loop keeps on the host (epoch, wall time, the last
@@ -33,7 +33,7 @@ import orbax.checkpoint as ocp
 
 from jaxgan.data import DataError
 from jaxgan.parallel import is_primary, sync_processes
-from jaxgan.train import GANState
+from jaxgan.state import GANState
 from jaxgan.workdir import CHECKPOINT_DIR, CORRUPT_DIR
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxgan import classifier, data, generate, metrics
 from jaxgan.experiments.common import OneLineParser
-from jaxgan.train import GANState, balanced_labels, evaluation_noise, sample_latent
+from jaxgan.state import GANState, balanced_labels, evaluation_noise, sample_latent
 from jaxgan.workdir import read_config, write_json
 
 EVAL_FILE = "eval.json"

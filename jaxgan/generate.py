@@ -33,7 +33,7 @@ import numpy as np
 from jaxgan import checkpoint, data, viz
 from jaxgan.experiments.common import OneLineParser, init_state
 from jaxgan.latent import INTERPOLATIONS, interpolate, traverse
-from jaxgan.train import balanced_labels, generate_samples, sample_latent
+from jaxgan.state import balanced_labels, generate_samples, sample_latent
 
 CHUNK = 1000  # samples per generator call, bounding memory for large --num
 NUM_PATHS = 8  # rows of an --interpolate/--traverse grid unless --num says otherwise
@@ -98,7 +98,7 @@ def labels_for(args, config, rows: int, per_row: int) -> np.ndarray | None:
 def check_options(parser, args, config) -> None:
     """Refuses options the run cannot take (one line, exit status 2)."""
     if args.label is not None:
-        if config.conditional == "none":
+        if not config.num_classes:
             parser.error(f"--label needs a conditional run; {args.workdir} is unconditional")
         if not 0 <= args.label < config.num_classes:
             parser.error(f"--label must be in 0..{config.num_classes - 1}, got {args.label}")

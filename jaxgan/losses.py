@@ -1,12 +1,15 @@
 """GAN losses as pure functions of the discriminator's logits.
 
 Every discriminator loss takes ``(real_logits, fake_logits)`` and every generator loss takes
-``fake_logits``; both return a scalar to *minimise*. Probabilities never appear: with
-``D(x) = sigmoid(l)``, ``log D(x) = -softplus(-l)`` and ``log(1 - D(x)) = -softplus(l)``, which
+``(fake_logits, real_logits)`` (the real ones matter to relativistic losses; the classic ones
+ignore them and accept ``fake_logits`` alone); both return a scalar to *minimise*.
+Probabilities never appear: with ``D(x) = sigmoid(l)``, ``log D(x) = -softplus(-l)`` and ``log(1 - D(x)) = -softplus(l)``, which
 stay finite for any logit, where ``log(sigmoid(l))`` underflows to ``-inf`` once ``l < -88``.
 
-A loss is registered in :data:`LOSSES` as a :class:`GANLoss` pair; adding one is writing its
-two functions (or reusing a discriminator loss) and one line in the table. Penalties on D's
+A loss is a :class:`GANLoss` value: its two functions and its own settings (a default gradient
+penalty, weight clipping, whether its logits are cross-entropy logits, the health monitor's
+"D is winning" threshold). The step takes the value itself, so a loss of one's own needs no
+registration; :data:`LOSSES` names the built-in ones for the command line. Penalties on D's
 input gradients (:func:`gradient_penalty`, :func:`r1_penalty`) take D as a function, since they
 differentiate through it.
 
@@ -19,8 +22,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +59,7 @@ def minimax_value(real_logits: Array, fake_logits: Array) -> Array:
     return -bce_d_loss(real_logits, fake_logits)
 
 
-def minimax_g_loss(fake_logits: Array) -> Array:
+def minimax_g_loss(fake_logits: Array, real_logits: Array | None = None) -> Array:
     """The original (saturating) generator loss: G minimises ``E[log(1 - D(G(z)))]``.
 
     Its gradient vanishes where D confidently rejects the fakes (``D(G(z)) -> 0``), which is
@@ -64,6 +67,7 @@ def minimax_g_loss(fake_logits: Array) -> Array:
 
     Args:
       fake_logits: D's logits on generated samples.
+      real_logits: unused; every generator loss takes them (relativistic ones need them).
 
     Returns:
       The scalar loss, ``-E[softplus(l)]``.
@@ -71,7 +75,7 @@ def minimax_g_loss(fake_logits: Array) -> Array:
     return -jnp.mean(jax.nn.softplus(fake_logits))
 
 
-def non_saturating_g_loss(fake_logits: Array) -> Array:
+def non_saturating_g_loss(fake_logits: Array, real_logits: Array | None = None) -> Array:
     """The non-saturating generator loss: G maximises ``E[log D(G(z))]``.
 
     Same fixed point as the minimax game, but strong gradients exactly where the minimax loss
@@ -79,6 +83,7 @@ def non_saturating_g_loss(fake_logits: Array) -> Array:
 
     Args:
       fake_logits: D's logits on generated samples.
+      real_logits: unused; every generator loss takes them (relativistic ones need them).
 
     Returns:
       The scalar loss, ``E[softplus(-l)]``.
@@ -101,11 +106,12 @@ def lsgan_d_loss(real_logits: Array, fake_logits: Array) -> Array:
     return 0.5 * jnp.mean(jnp.square(real_logits - 1.0)) + 0.5 * jnp.mean(jnp.square(fake_logits))
 
 
-def lsgan_g_loss(fake_logits: Array) -> Array:
+def lsgan_g_loss(fake_logits: Array, real_logits: Array | None = None) -> Array:
     """Least-squares generator loss (Mao et al. 2017, target c=1): ``1/2 E[(D(G(z)) - 1)^2]``.
 
     Args:
       fake_logits: D's raw outputs on generated samples.
+      real_logits: unused; every generator loss takes them (relativistic ones need them).
 
     Returns:
       The scalar loss.
@@ -129,11 +135,12 @@ def hinge_d_loss(real_logits: Array, fake_logits: Array) -> Array:
     return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
 
 
-def hinge_g_loss(fake_logits: Array) -> Array:
+def hinge_g_loss(fake_logits: Array, real_logits: Array | None = None) -> Array:
     """Hinge-GAN generator loss: ``-E[D(G(z))]``; also WGAN's (Arjovsky et al. 2017).
 
     Args:
       fake_logits: D's raw outputs on generated samples.
+      real_logits: unused; every generator loss takes them (relativistic ones need them).
 
     Returns:
       The scalar loss.
@@ -253,33 +260,81 @@ def class_loss(class_logits: Array, labels: Array) -> Array:
     return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None].astype(jnp.int32), axis=-1))
 
 
-class GANLoss(NamedTuple):
-    """A discriminator loss and the generator loss that plays against it."""
+@dataclasses.dataclass(frozen=True)
+class GANLoss:
+    """A discriminator loss, the generator loss that plays against it, and their settings.
 
+    A value the step is built from (part of the state's static settings): two losses are the
+    same compiled step only when they are equal, and their functions compare by identity, so
+    two different losses never share a compiled program, whatever their names.
+
+    Attributes:
+      name: how logs and errors call it.
+      discriminator: ``(real_logits, fake_logits) -> scalar`` that D minimises.
+      generator: ``(fake_logits, real_logits) -> scalar`` that G minimises.
+      gp_weight: λ of the gradient penalty the loss needs by default (WGAN-GP's 10), added
+        to D's terms unless they list a :class:`~jaxgan.step.GradientPenalty` themselves.
+      weight_clip: clip D's parameters to ``[-c, c]`` after each update (WGAN's 0.01); 0 = off.
+      cross_entropy: D's logits are read as probabilities ``sigmoid(l)``, so label targets
+        (smoothing, flips) apply to the loss.
+      winning_d_loss: D's loss below which the health monitor counts D as winning; None
+        turns that sign off (unbounded critics).
+
+    Example:
+      >>> rpgan = GANLoss(
+      ...     "rpgan",
+      ...     discriminator=lambda r, f: jnp.mean(jax.nn.softplus(f - r)),
+      ...     generator=lambda f, r: jnp.mean(jax.nn.softplus(r - f)),
+      ... )
+    """
+
+    name: str
     discriminator: Callable[[Array, Array], Array]
-    generator: Callable[[Array], Array]
+    generator: Callable[[Array, Array], Array]
+    gp_weight: float = 0.0
+    weight_clip: float = 0.0
+    cross_entropy: bool = False
+    winning_d_loss: float | None = None
+
+    def __post_init__(self):
+        for name in ("discriminator", "generator"):
+            if not callable(getattr(self, name)):
+                raise TypeError(f"GANLoss {self.name!r}: {name} must be a function")
+        for name in ("gp_weight", "weight_clip"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"GANLoss {self.name!r}: {name} must be >= 0")
 
 
+# The thresholds of D "winning" (loss near zero): about 7 % of the loss at chance (2 log 2 for
+# cross-entropy, 1/4 for least squares at outputs 1/2, 2 for hinge at 0).
 LOSSES: dict[str, GANLoss] = {
-    "minimax": GANLoss(bce_d_loss, minimax_g_loss),
-    "non_saturating": GANLoss(bce_d_loss, non_saturating_g_loss),
-    "lsgan": GANLoss(lsgan_d_loss, lsgan_g_loss),
-    "hinge": GANLoss(hinge_d_loss, hinge_g_loss),
-    "wgan": GANLoss(wasserstein_d_loss, hinge_g_loss),
-    "wgan_gp": GANLoss(wasserstein_d_loss, hinge_g_loss),
+    loss.name: loss
+    for loss in (
+        GANLoss("minimax", bce_d_loss, minimax_g_loss, cross_entropy=True, winning_d_loss=0.1),
+        GANLoss(
+            "non_saturating",
+            bce_d_loss,
+            non_saturating_g_loss,
+            cross_entropy=True,
+            winning_d_loss=0.1,
+        ),
+        GANLoss("lsgan", lsgan_d_loss, lsgan_g_loss, winning_d_loss=0.02),
+        GANLoss("hinge", hinge_d_loss, hinge_g_loss, winning_d_loss=0.1),
+        # The Lipschitz constraints of the WGANs: weight clipping at c = 0.01 (Arjovsky et
+        # al.), the gradient penalty's λ = 10 (Gulrajani et al.).
+        GANLoss("wgan", wasserstein_d_loss, hinge_g_loss, weight_clip=0.01),
+        GANLoss("wgan_gp", wasserstein_d_loss, hinge_g_loss, gp_weight=10.0),
+    )
 }
-# What a loss needs besides its functions: the Lipschitz constraint of the WGANs (weight
-# clipping at c = 0.01 of Arjovsky et al.; the gradient penalty's λ = 10 of Gulrajani et al.).
-LOSS_SETTINGS: dict[str, dict[str, float]] = {
-    "wgan": {"weight_clip": 0.01},
-    "wgan_gp": {"gp_weight": 10.0},
-}
-# Losses on D's logits read as probabilities, D(x) = sigmoid(l): the ones targets apply to.
-CROSS_ENTROPY_LOSSES = ("minimax", "non_saturating")
 
 
-def get_loss(name: str) -> GANLoss:
-    """Returns the registered loss ``name``; raises ``ValueError`` naming the valid ones."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(sorted(LOSSES))}")
-    return LOSSES[name]
+def get_loss(loss: str | GANLoss) -> GANLoss:
+    """``loss`` itself, or the built-in loss of that name; raises ``ValueError`` naming the
+    valid ones, ``TypeError`` for anything else."""
+    if isinstance(loss, GANLoss):
+        return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"a loss is a GANLoss or the name of one in LOSSES, not {loss!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(sorted(LOSSES))}")
+    return LOSSES[loss]

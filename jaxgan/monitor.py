@@ -10,7 +10,8 @@ device-to-host transfer: they come back with the step's other metrics):
 
 :class:`HealthMonitor` watches them on the host: a condition that holds for ``window``
 consecutive steps raises one warning (again only after it has cleared), naming likely
-remedies. The wasserstein critics' losses are unbounded, so ``d_winning`` is never set for them.
+remedies. ``d_winning`` uses the loss's own threshold
+(:attr:`~jaxgan.losses.GANLoss.winning_d_loss`); the Wasserstein critics' losses are unbounded and have none.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# D's loss below which D "wins" (loss near zero): about 7 % of its value when D is at chance
-# (2 log 2 for cross-entropy, 1/4 for least squares at outputs 1/2, 2 for hinge at 0).
-WINNING_D_LOSS = {"minimax": 0.1, "non_saturating": 0.1, "lsgan": 0.02, "hinge": 0.1}
+from jaxgan.losses import GANLoss
+
 WINNING_D_FAKE = 0.05  # D(G(z)) near zero, for the cross-entropy losses
 
 REMEDIES = {
@@ -37,12 +37,13 @@ REMEDIES = {
 }
 
 
-def d_winning(loss: str, d_loss: jax.Array, d_fake: jax.Array) -> jax.Array:
-    """1.0 when D is winning this step (see the module docstring), else 0.0."""
-    if loss not in WINNING_D_LOSS:
+def d_winning(loss: GANLoss, d_loss: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """1.0 when D is winning this step (see the module docstring), else 0.0; always 0.0 for a
+    loss without a ``winning_d_loss`` threshold."""
+    if loss.winning_d_loss is None:
         return jnp.zeros(())
-    winning = d_loss < WINNING_D_LOSS[loss]
-    if loss in ("minimax", "non_saturating"):
+    winning = d_loss < loss.winning_d_loss
+    if loss.cross_entropy:
         winning &= d_fake < WINNING_D_FAKE
     return winning.astype(jnp.float32)
 
@@ -81,10 +82,11 @@ class HealthMonitor:
     def update(self, first_step: int, metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         """Feeds the per-step metrics of steps ``first_step + 1, ...``; returns new warnings,
         each ``{"step", "kind", "message"}``."""
-        conditions = {
-            "d_winning": np.asarray(metrics["d_winning"]) > 0.5,
-            "mode_collapse": np.asarray(metrics["diversity"]) < self.collapse_ratio,
-        }
+        conditions = {}  # a step of one's own may measure neither
+        if "d_winning" in metrics:
+            conditions["d_winning"] = np.asarray(metrics["d_winning"]) > 0.5
+        if "diversity" in metrics:
+            conditions["mode_collapse"] = np.asarray(metrics["diversity"]) < self.collapse_ratio
         new = []
         for kind, holds in conditions.items():
             for i, h in enumerate(holds.tolist()):

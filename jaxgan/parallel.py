@@ -1,9 +1,11 @@
-"""Data parallelism: the per-device bodies of :mod:`jaxgan.train` over several devices.
+"""Data parallelism: the per-device step and epoch bodies over several devices.
 
-The bodies are written once, with an ``axis_name``; this module wraps them two ways:
+The bodies are written once, with an ``axis_name``; this module wraps them two ways, for the
+GAN update by default and for any ``step_fn(state, batch, axis_name=...)`` passed instead
+(a variant's own step over its own state):
 
-- :data:`pmap_train_step`: ``jax.pmap`` of the step. The state carries a leading device axis
-  (:func:`replicate`), the batch is split by :func:`shard_batch`.
+- :func:`pmap_step` (:data:`pmap_train_step`): ``jax.pmap`` of the step. The state carries a
+  leading device axis (:func:`replicate`), the batch is split by :func:`shard_batch`.
 - :func:`sharded_train_step` and :func:`sharded_train_epoch`: ``jax.jit`` of ``jax.shard_map``
   over a one-axis :func:`data_mesh`. The state is an ordinary (replicated) global array, which
   is what Orbax checkpoints and what spans the processes of a multi-host run; the experiments
@@ -17,7 +19,7 @@ The dataset itself is split over the mesh (:func:`shard_data`): device i holds r
 ``i * S:(i + 1) * S`` and each process loads only the rows of its own devices
 (:func:`process_rows`). Every device computes the global data order, picks the rows of each
 minibatch it holds, and one reduce-scatter hands every device its share
-(:func:`jaxgan.train.exchange_rows`): the batches a single device with the whole set would
+(:func:`jaxgan.epoch.exchange_rows`): the batches a single device with the whole set would
 draw, with 1/N of the data per device.
 
 ``shard_map`` runs with ``check_vma=False``, the semantics ``pmap`` has: with the check on,
@@ -40,14 +42,15 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgan.train import (
-    Batch,
-    GANState,
+from jaxgan.epoch import (
+    StepFn,
+    minibatches_per_step,
     scatter_rows,
     shard_rows,
     train_epoch_body,
-    train_step_body,
 )
+from jaxgan.state import Batch
+from jaxgan.step import train_step_body
 
 AXIS = "data"
 
@@ -237,19 +240,34 @@ def unreplicate(tree):
     return jax.tree.map(lambda x: x[0], tree)
 
 
-pmap_train_step = jax.pmap(
-    functools.partial(train_step_body, axis_name=AXIS), axis_name=AXIS, donate_argnums=0
-)
+def check_divides(batch_size: int, num_devices: int, what: str = "a minibatch") -> None:
+    """Raises ``ValueError`` unless ``batch_size`` rows split evenly over ``num_devices``."""
+    if batch_size % num_devices:
+        valid = [n for n in range(1, num_devices + 1) if batch_size % n == 0]
+        raise ValueError(
+            f"{what} of {batch_size} does not split over {num_devices} devices; use a batch "
+            f"size that is a multiple of {num_devices}, or {', '.join(map(str, valid))} devices"
+        )
+
+
+@functools.cache
+def pmap_step(step_fn: StepFn = train_step_body):
+    """``step(replicated_state, shard_batch(batch, n, k))``: ``jax.pmap`` of ``step_fn``."""
+    return jax.pmap(functools.partial(step_fn, axis_name=AXIS), axis_name=AXIS, donate_argnums=0)
+
+
+pmap_train_step = pmap_step()
 """``pmap_train_step(replicated_state, shard_batch(batch, n, k))``: the data-parallel step."""
 
 
 @functools.cache
-def sharded_train_step(mesh: Mesh):
-    """``step(state, batch)`` over ``mesh``: the global batch in, the replicated state out."""
+def sharded_train_step(mesh: Mesh, step_fn: StepFn = train_step_body):
+    """``step(state, batch)`` over ``mesh``: the global batch in, the replicated state out
+    (``step_fn``: the per-device step, default the GAN update)."""
 
-    def per_device(state: GANState, batch: Batch):
+    def per_device(state, batch: Batch):
         batch = jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), batch)  # [k * b, ...]
-        return train_step_body(state, batch, axis_name=AXIS)
+        return step_fn(state, batch, axis_name=AXIS)
 
     step = jax.shard_map(
         per_device,
@@ -259,24 +277,30 @@ def sharded_train_step(mesh: Mesh):
         check_vma=False,  # see the module docstring
     )
 
-    def train_step(state: GANState, batch: Batch):
-        k = state.config.d_steps
+    def train_step(state, batch: Batch):
+        k = minibatches_per_step(state)
+        if not isinstance(batch, dict):
+            raise TypeError(f"a batch is a dict of arrays, not a {type(batch).__name__}")
+        rows = jax.tree.leaves(batch)[0].shape[0]
+        if rows % k:
+            raise ValueError(f"batch of {rows} does not split into {k} minibatches")
+        check_divides(rows // k, mesh.size)
         return step(state, jax.tree.map(lambda a: a.reshape((k, -1, *a.shape[1:])), batch))
 
     return jax.jit(train_step, donate_argnums=0)
 
 
 @functools.cache
-def picked_train_step(mesh: Mesh, prepare=None):
+def picked_train_step(mesh: Mesh, prepare=None, step_fn: StepFn = train_step_body):
     """``step(state, picked)`` over ``mesh`` for data held in the processes' host memory:
     ``picked`` is ``[devices, k, B, ...]``, device i's block holding the rows of the step's
-    minibatches that lie in its shard (:func:`jaxgan.train.pick_rows`, zeros elsewhere); the
-    devices exchange them (:func:`jaxgan.train.scatter_rows`) and convert their rows with
+    minibatches that lie in its shard (:func:`jaxgan.epoch.pick_rows`, zeros elsewhere); the
+    devices exchange them (:func:`jaxgan.epoch.scatter_rows`) and convert their rows with
     ``prepare`` before the step."""
 
-    def per_device(state: GANState, picked: Batch):
+    def per_device(state, picked: Batch):
         batch = scatter_rows(jax.tree.map(lambda a: a[0], picked), AXIS)
-        return train_step_body(state, prepare(batch) if prepare else batch, axis_name=AXIS)
+        return step_fn(state, prepare(batch) if prepare else batch, axis_name=AXIS)
 
     step = jax.shard_map(
         per_device, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(), check_vma=False
@@ -285,13 +309,21 @@ def picked_train_step(mesh: Mesh, prepare=None):
 
 
 @functools.cache
-def sharded_train_epoch(mesh: Mesh, batch_size: int, num_examples: int, steps: int | None = None):
+def sharded_train_epoch(
+    mesh: Mesh,
+    batch_size: int,
+    num_examples: int,
+    steps: int | None = None,
+    step_fn: StepFn = train_step_body,
+):
     """``epoch(state, data)`` over ``mesh``: the state replicated, the ``num_examples`` rows of
     data split over the devices by :func:`shard_data` (``steps``: a chunk of the epoch, as in
-    :func:`jaxgan.train.train_epoch_body`)."""
+    :func:`jaxgan.epoch.train_epoch_body`; ``step_fn``: the per-device step)."""
+    check_divides(batch_size, mesh.size)
     body = functools.partial(
         train_epoch_body,
         batch_size=batch_size,
+        step_fn=step_fn,
         axis_name=AXIS,
         steps=steps,
         num_examples=num_examples,

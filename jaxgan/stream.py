@@ -4,7 +4,7 @@ A dataset too large for the device (CelebA at 64×64 is 2.5 GB as uint8, 10 GB a
 stays on the host as uint8: in memory, or memory-mapped from the disk cache of
 :mod:`jaxgan.datacache` when it is too large for that too (the runner only indexes the
 arrays, so each step reads just its rows). Each step's rows are gathered there, in exactly
-the order the on-device epoch (:func:`jaxgan.train.train_epoch_body`) uses, copied to the
+the order the on-device epoch (:func:`jaxgan.epoch.train_epoch_body`) uses, copied to the
 device by a background thread a few steps ahead, and converted there (``prepare``, e.g.
 scaling to [-1, 1]); so a run gives the same numbers whichever way its data travel, and
 resumes the same.
@@ -17,6 +17,7 @@ convolution inside a ``lax.scan`` body several times slower than as a program of
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxgan.epoch import (
+    StepFn,
+    epoch_order,
+    minibatches_per_step,
+    pick_rows,
+    shard_rows,
+    steps_per_epoch,
+)
 from jaxgan.parallel import (
     AXIS,
     host_local,
@@ -33,15 +42,8 @@ from jaxgan.parallel import (
     picked_train_step,
     process_rows,
 )
-from jaxgan.train import (
-    Batch,
-    GANState,
-    epoch_order,
-    pick_rows,
-    shard_rows,
-    steps_per_epoch,
-    train_step,
-)
+from jaxgan.state import Batch
+from jaxgan.step import train_step_body
 
 PREFETCH = 2  # batches on their way to the device while a step runs
 
@@ -74,10 +76,11 @@ def host_epoch_runner(
     mesh: Mesh | None = None,
     prepare: Callable[[Batch], Batch] | None = None,
     num_examples: int | None = None,
-) -> Callable[[GANState, dict[str, np.ndarray]], tuple[GANState, dict]]:
+    step_fn: StepFn = train_step_body,
+) -> Callable:
     """``run(state, data)``: ``steps`` training steps from where ``state.step`` stands, on
     ``data`` (numpy arrays on the host), returning the new state and the metrics stacked over
-    the steps, as :func:`jaxgan.train.train_epoch` does.
+    the steps, as :func:`jaxgan.epoch.train_epoch` does.
 
     Args:
       batch_size: the global minibatch size.
@@ -88,24 +91,25 @@ def host_epoch_runner(
         device's shard, and the devices exchange them.
       prepare: a device-side conversion of each batch (jit-compiled), e.g. uint8 to [-1, 1].
       num_examples: the whole dataset's size (default: ``data``'s, for one process).
+      step_fn: the per-device step (default the GAN update), over any state it takes.
     """
     if mesh is None:
-        step = train_step
+        step = _jitted_step(step_fn)
         convert = jax.jit(prepare) if prepare is not None else lambda batch: batch
 
         def load(data, idx, total):
             return convert(jax.device_put({name: a[idx.reshape(-1)] for name, a in data.items()}))
 
     else:
-        step = picked_train_step(mesh, prepare)
+        step = picked_train_step(mesh, prepare, step_fn)
         sharding = NamedSharding(mesh, P(AXIS))
 
         def load(data, idx, total):
             return _device_blocks(data, idx, mesh, sharding, total)
 
-    def run(state: GANState, data: dict[str, np.ndarray]):
+    def run(state, data: dict[str, np.ndarray]):
         total = num_examples or len(next(iter(data.values())))
-        k = state.config.d_steps
+        k = minibatches_per_step(state)
         per_epoch = steps_per_epoch(total, batch_size, k)
         first = int(host_local(state.step))
         offset = first % per_epoch
@@ -119,6 +123,11 @@ def host_epoch_runner(
         return state, jax.tree.map(lambda *values: np.stack(values), *jax.device_get(metrics))
 
     return run
+
+
+@functools.cache
+def _jitted_step(step_fn: StepFn):
+    return jax.jit(step_fn, donate_argnums=0)
 
 
 def _device_blocks(data: Batch, idx: np.ndarray, mesh: Mesh, sharding, num_examples: int):

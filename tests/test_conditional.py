@@ -12,10 +12,12 @@ import pytest
 from PIL import Image
 
 from jaxgan import generate, latent, metrics
+from jaxgan.epoch import train_epoch
 from jaxgan.experiments import mnist
 from jaxgan.losses import class_loss
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, StepConfig, generate_samples, train_epoch, train_step
+from jaxgan.state import GANState, StepConfig, generate_samples
+from jaxgan.step import train_step
 
 
 def _softmax_ce(row, label):

@@ -20,7 +20,8 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.experiments import dcgan
 from jaxgan.experiments.common import create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
-from jaxgan.train import GANState, StepConfig, generate_samples, train_step
+from jaxgan.state import GANState, StepConfig, generate_samples
+from jaxgan.step import train_step
 
 
 def init(module, x):

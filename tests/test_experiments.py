@@ -13,9 +13,9 @@ import pytest
 from conftest import assert_same_state, expect_one_line_error
 
 from jaxgan import data, parallel
+from jaxgan.epoch import train_epoch
 from jaxgan.experiments import common, gaussian1d, mixture2d
 from jaxgan.experiments.common import config_parser
-from jaxgan.train import train_epoch
 
 
 def read_summary(workdir):

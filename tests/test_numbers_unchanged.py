@@ -40,8 +40,18 @@ CASES = {
     "mnist_tutorial": ("mnist", ("--preset", "tutorial", "--epochs", "2", *MNIST)),
     "dcgan_mnist32": (
         "dcgan",
-        ("--dataset", "mnist", "--image-size", "32", "--g-width", "16", "--d-width", "16")
-        + ("--epochs", "1", *MNIST),
+        (
+            "--dataset",
+            "mnist",
+            "--image-size",
+            "32",
+            "--g-width",
+            "16",
+            "--d-width",
+            "16",
+            "--epochs",
+        )
+        + ("1", *MNIST),
     ),
     "mnist_acgan": ("mnist", ("--conditional", "acgan", "--epochs", "2", *MNIST)),
     "mnist_cgan_projection": (

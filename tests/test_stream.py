@@ -6,9 +6,10 @@ import numpy as np
 import optax
 import pytest
 
+from jaxgan.epoch import train_epoch
 from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.state import GANState, StepConfig
 from jaxgan.stream import host_epoch_runner, prefetch
-from jaxgan.train import GANState, StepConfig, train_epoch
 
 BATCH = 25
 

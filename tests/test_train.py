@@ -7,9 +7,11 @@ import optax
 import pytest
 
 from jaxgan import GANState, StepConfig, train_step
+from jaxgan.epoch import train_epoch
 from jaxgan.losses import bce_d_loss
 from jaxgan.models import MLPDiscriminator, MLPGenerator, minibatch_std
-from jaxgan.train import generate_samples, train_epoch, train_step_body
+from jaxgan.state import generate_samples
+from jaxgan.step import train_step_body
 
 
 def make_state(seed=0, *, d_steps=1, g_tx=None, d_tx=None, batch_norm=False, ema_decay=0.0):

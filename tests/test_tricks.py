@@ -12,7 +12,8 @@ import pytest
 from jaxgan import monitor
 from jaxgan.experiments import gaussian1d
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, StepConfig, d_targets, generate_samples, train_step
+from jaxgan.state import GANState, StepConfig, d_targets, generate_samples
+from jaxgan.step import train_step
 
 
 def test_spectral_norm_brings_each_layers_largest_singular_value_to_one():

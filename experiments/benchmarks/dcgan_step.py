@@ -20,7 +20,8 @@ import jax
 import optax
 
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
-from jaxgan.train import GANState, StepConfig, train_step
+from jaxgan.state import GANState, StepConfig
+from jaxgan.step import train_step
 
 
 def median_seconds(fn, *args, repeats: int) -> float:

@@ -54,8 +54,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "reference"))
 import dcgan as dcgan_reference
 import mnist_mlp_gan as reference
 
+from jaxgan.epoch import train_epoch
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, StepConfig, train_epoch, train_step
+from jaxgan.state import GANState, StepConfig
+from jaxgan.step import train_step
 
 BATCH = 100
 ON_GPU = jax.default_backend() == "gpu" and reference.torch.cuda.is_available()

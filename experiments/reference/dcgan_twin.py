@@ -30,10 +30,12 @@ import torch
 from dcgan import NZ, Trainer, sample  # the script's own directory
 
 from jaxgan import data, generate
+from jaxgan.epoch import epoch_order
 from jaxgan.evaluate import MNISTEvaluator, as_mnist, load_test_images
 from jaxgan.experiments import dcgan
 from jaxgan.experiments.common import create_state
-from jaxgan.train import _STEP_STREAM, epoch_order, train_step
+from jaxgan.state import STEP_STREAM
+from jaxgan.step import train_step
 
 # Sequential indices of the tutorial's layers at 32×32: G's transposed convolutions and their
 # batch norms, D's convolutions and batch norms, in jaxgan's order of ConvTranspose_i,
@@ -154,7 +156,7 @@ def main() -> None:
     @jax.jit
     def noise(step):
         """The latent vectors jaxgan's step ``step`` draws for D's and for G's update."""
-        step_key = jax.random.fold_in(jax.random.fold_in(key, _STEP_STREAM), step)
+        step_key = jax.random.fold_in(jax.random.fold_in(key, STEP_STREAM), step)
         d_key, g_key = jax.random.split(step_key)
         shape = (config.batch_size, NZ)
         return (jax.random.normal(jax.random.split(d_key, 4)[0], shape),

@@ -21,15 +21,10 @@ import jax
 import optax
 
 from jaxgan.data import DataError
+from jaxgan.epoch import steps_per_epoch
 from jaxgan.losses import LOSSES
 from jaxgan.parallel import initialize_distributed, tpu_pod_environment
-from jaxgan.train import (
-    CONDITIONALS,
-    LATENT_DISTRIBUTIONS,
-    GANState,
-    StepConfig,
-    steps_per_epoch,
-)
+from jaxgan.state import CONDITIONALS, LATENT_DISTRIBUTIONS, GANState, StepConfig
 
 
 class UsageError(Exception):
@@ -256,7 +251,7 @@ class TrainConfig:
         def target_range(values):
             return (values[0], values[-1])
 
-        return StepConfig(
+        return StepConfig.from_options(
             loss=self.loss,
             d_steps=self.d_steps,
             latent_dim=self.latent_dim,
@@ -270,7 +265,12 @@ class TrainConfig:
             label_flip=self.label_flip,
             instance_noise=self.instance_noise,
             instance_noise_steps=self.instance_noise_steps or total_steps,
+            **self.conditioning(),
         )
+
+    def conditioning(self) -> dict[str, Any]:
+        """The options of :meth:`StepConfig.from_options` that make the step conditional."""
+        return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,17 +319,16 @@ class ConditionalConfig(TrainConfig):
             return g, {**classes, "conditioning": "classifier"}
         return g, {**classes, "conditioning": self.d_conditioning, "label_embed": self.label_embed}
 
-    def step_config(self, total_steps: int = 0) -> StepConfig:
+    def conditioning(self) -> dict[str, Any]:
         classes = self.num_classes() if self.conditional != "none" else 0
-        return dataclasses.replace(
-            super().step_config(total_steps),
-            conditional=self.conditional,
+        return {
+            "conditional": self.conditional,
             # Classes not known before the data are loaded: the settings are checked with the
             # smallest valid count meanwhile (the run itself records the real one).
-            num_classes=2 if classes is None else classes,
-            ac_weight=self.ac_weight,
-            ac_fake_in_d=self.ac_fake_in_d,
-        )
+            "num_classes": 2 if classes is None else classes,
+            "ac_weight": self.ac_weight,
+            "ac_fake_in_d": self.ac_fake_in_d,
+        }
 
 
 def override(name: str, default: Any) -> Any:

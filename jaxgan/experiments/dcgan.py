@@ -33,6 +33,7 @@ import jax
 import numpy as np
 
 from jaxgan import data, datacache
+from jaxgan.epoch import shard_rows
 from jaxgan.experiments.common import (
     cli_main,
     create_state,
@@ -44,7 +45,6 @@ from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, writ
 from jaxgan.experiments.loop import choose_devices, fit, load_rows, open_run
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.parallel import AXIS
-from jaxgan.train import shard_rows
 
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)

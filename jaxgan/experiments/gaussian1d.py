@@ -29,7 +29,7 @@ from jaxgan.experiments.common import (
 )
 from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, evaluation_noise, generate_samples
+from jaxgan.state import GANState, evaluation_noise, generate_samples
 
 NAME = "gaussian1d"
 STATISTICS = ("mean", "std", "skew", "kurtosis", "w1")

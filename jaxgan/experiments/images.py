@@ -15,7 +15,7 @@ import numpy as np
 from jaxgan import data, viz
 from jaxgan.evaluate import MNISTEvaluator, run_evaluator
 from jaxgan.experiments.common import ConditionalConfig, option, require
-from jaxgan.train import GANState, evaluation_noise, generate_samples
+from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.workdir import RunWriter
 
 
@@ -95,7 +95,7 @@ class SampleGrids:
 
     def __init__(self, state: GANState, images: np.ndarray, labels: np.ndarray | None = None):
         config = state.config
-        if config.conditional != "none":
+        if config.num_classes:
             classes = config.num_classes
             self.ncols = PER_CLASS
             self.real = viz.image_grid(class_rows(images, labels, classes), ncols=self.ncols)

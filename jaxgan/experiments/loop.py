@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import DataError
+from jaxgan.epoch import StepFn, minibatches_per_step, steps_per_epoch, train_epoch
 from jaxgan.experiments.common import (
     EXIT_DIVERGED,
     EXIT_UNHEALTHY,
@@ -54,8 +55,8 @@ from jaxgan.parallel import (
     sync_processes,
     to_global,
 )
+from jaxgan.step import train_step_body
 from jaxgan.stream import host_epoch_runner
-from jaxgan.train import GANState, steps_per_epoch, train_epoch
 from jaxgan.workdir import (
     CHECKPOINT_DIR,
     RunWriter,
@@ -86,7 +87,7 @@ class Run:
     config: TrainConfig
     writer: RunWriter
     checkpointer: Checkpointer
-    state: GANState
+    state: Any
     progress: dict[str, Any]
     mesh: Mesh | None = None
 
@@ -174,7 +175,7 @@ def load_rows(
 
 
 def open_run(
-    config: TrainConfig, experiment: str, state: GANState, num_devices: int | None = None
+    config: TrainConfig, experiment: str, state: Any, num_devices: int | None = None
 ) -> Run:
     """Opens ``config.workdir`` to train ``state``'s model, resuming when it holds a checkpoint.
 
@@ -287,13 +288,17 @@ def _chunk_steps(config: TrainConfig, per_epoch: int) -> int:
 def fit(
     run: Run,
     data: dict[str, np.ndarray],
-    on_epoch: Callable[[GANState, int], dict[str, Any]] | None = None,
+    on_epoch: Callable[[Any, int], dict[str, Any]] | None = None,
     *,
     on_host: bool = False,
     prepare: Callable[[dict], dict] | None = None,
     num_examples: int | None = None,
-) -> tuple[GANState, dict[str, Any]]:
+    step_fn: StepFn = train_step_body,
+) -> tuple[Any, dict[str, Any]]:
     """Trains ``run.state`` from where it stands to ``run.config.epochs`` epochs.
+
+    ``step_fn`` is the per-device step (default the GAN update) and ``run.state`` any state it
+    takes that has ``step`` and ``key`` (see :mod:`jaxgan.state`).
 
     ``data`` is the whole training set, or (given ``num_examples``, its size) this process's
     rows of it (:func:`load_rows`); over several devices each holds its shard.
@@ -321,21 +326,30 @@ def fit(
         num_examples = len(jax.tree.leaves(data)[0])
         rows = process_rows(run.mesh, num_examples)
         data = jax.tree.map(lambda a: a[rows], data)
-    per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
+    per_epoch = steps_per_epoch(num_examples, config.batch_size, minibatches_per_step(run.state))
     chunk = _chunk_steps(config, per_epoch)
     chunk_arg = None if chunk == per_epoch else chunk  # whole epochs compile as before
     if on_host:
         state = run.state if run.mesh is None else to_global(run.state, replicated(run.mesh))
         run_chunk = host_epoch_runner(
-            config.batch_size, chunk, mesh=run.mesh, prepare=prepare, num_examples=num_examples
+            config.batch_size,
+            chunk,
+            mesh=run.mesh,
+            prepare=prepare,
+            num_examples=num_examples,
+            step_fn=step_fn,
         )
     elif run.mesh is None:
         state, data = run.state, jax.device_put(data)
-        run_chunk = functools.partial(train_epoch, batch_size=config.batch_size, steps=chunk_arg)
+        run_chunk = functools.partial(
+            train_epoch, batch_size=config.batch_size, steps=chunk_arg, step_fn=step_fn
+        )
     else:  # each device holds a shard of the data; they exchange each batch's rows
         state = to_global(run.state, replicated(run.mesh))
         data = shard_data(data, run.mesh, num_examples)
-        run_chunk = sharded_train_epoch(run.mesh, config.batch_size, num_examples, chunk_arg)
+        run_chunk = sharded_train_epoch(
+            run.mesh, config.batch_size, num_examples, chunk_arg, step_fn
+        )
     step = int(run.state.step)
     last: dict[str, float] = progress.get("last", {})
     health = HealthMonitor(config.monitor_window, config.collapse_ratio)

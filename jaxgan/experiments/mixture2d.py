@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxgan import data, metrics, viz
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.epoch import train_epoch_body
 from jaxgan.experiments.common import (
     TrainConfig,
     cli_main,
@@ -40,7 +41,7 @@ from jaxgan.experiments.common import (
 )
 from jaxgan.experiments.loop import fit, open_run
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import GANState, evaluation_noise, generate_samples, train_epoch_body
+from jaxgan.state import GANState, evaluation_noise, generate_samples
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply

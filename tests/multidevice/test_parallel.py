@@ -19,11 +19,13 @@ from jax.sharding import PartitionSpec as P
 
 from jaxgan import parallel, train
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.epoch import train_epoch
 from jaxgan.experiments import dcgan, gaussian1d
 from jaxgan.experiments.common import config_parser, create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from jaxgan.state import GANState, StepConfig
+from jaxgan.step import train_step
 from jaxgan.stream import host_epoch_runner
-from jaxgan.train import GANState, StepConfig, train_epoch, train_step
 
 pytestmark = pytest.mark.skipif(
     jax.device_count() < 8,
