@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import operator
 import os
@@ -32,8 +33,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.data import DataError
+from jaxgan.losses import GANLoss
 from jaxgan.parallel import is_primary, sync_processes
-from jaxgan.state import GANState
 from jaxgan.workdir import CHECKPOINT_DIR, CORRUPT_DIR
 
 
@@ -139,20 +140,23 @@ class Checkpointer:
     def save(
         self,
         step: int,
-        state: GANState,
-        progress: dict[str, Any],
+        state: Any,
+        progress: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
     ) -> None:
-        """Starts saving ``state`` and ``progress`` under ``step``; returns before the files
-        are written (:meth:`wait` waits for them). ``metrics`` rank it for ``best_metric``.
-        Every process of a multi-host run calls it; Orbax writes each array once. The dicts
-        are copied: the caller goes on changing its own while the files are written.
+        """Starts saving ``state`` (any pytree) and ``progress`` (a JSON-able dict, optional)
+        under ``step``; returns before the files are written (:meth:`wait` waits for them).
+        ``metrics`` rank it for ``best_metric``. The state's static step settings are recorded
+        with it (:func:`settings`). Every process of a multi-host run calls it; Orbax writes
+        each array once. The dicts are copied: the caller goes on changing its own while the
+        files are written.
         """
+        record = {**copy.deepcopy(progress or {}), SETTINGS_KEY: settings(state)}
         self._manager.save(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state),
-                progress=ocp.args.JsonSave(copy.deepcopy(progress)),
+                progress=ocp.args.JsonSave(record),
             ),
             metrics=copy.deepcopy(metrics),
         )
@@ -165,8 +169,8 @@ class Checkpointer:
         self._manager.close()
 
     def restore(
-        self, target: GANState, report: Callable[[str], None] = print
-    ) -> tuple[GANState, dict[str, Any]] | None:
+        self, target: Any, report: Callable[[str], None] = print, *, check_settings: bool = True
+    ) -> tuple[Any, dict[str, Any]] | None:
         """The newest readable checkpoint as ``(state, progress)``, or None when there is none.
 
         ``target`` is a state of the model being trained (concrete or from ``jax.eval_shape``);
@@ -174,7 +178,9 @@ class Checkpointer:
         aside with a line to ``report``.
 
         Raises:
-          DataError: a readable checkpoint does not fit ``target`` (a different architecture).
+          DataError: a readable checkpoint does not fit ``target`` (a different architecture),
+            or (``check_settings``) was written by a step with other static settings (naming
+            them; the trainer checks its options itself, knowing which may change on resume).
         """
         for step in sorted(self._manager.all_steps(), reverse=True):
             try:
@@ -201,7 +207,11 @@ class Checkpointer:
             except Exception as e:  # it fits, so its data are damaged
                 self._set_aside(step, e, report)
                 continue
-            return restored["state"], dict(restored["progress"])
+            progress = dict(restored["progress"])
+            stored_settings = progress.pop(SETTINGS_KEY, None)
+            if check_settings and stored_settings is not None:
+                _check_settings(stored_settings, settings(target), step, self.directory)
+            return restored["state"], progress
         return None
 
     def _set_aside(self, step: int, error: Exception, report: Callable[[str], None]) -> None:
@@ -222,14 +232,54 @@ class Checkpointer:
         self._manager.reload()
 
 
-def restore_latest(workdir: str | os.PathLike, target: GANState) -> GANState:
+SETTINGS_KEY = "step_settings"  # in the progress item: the state's static settings
+
+
+def _describe(value) -> Any:
+    """A JSON-able, process-independent description of a static setting."""
+    if isinstance(value, tuple | list):
+        return [_describe(v) for v in value]
+    if isinstance(value, GANLoss):
+        return value.name
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, **fields}
+    if callable(value):
+        return getattr(value, "__qualname__", type(value).__name__)
+    return value if isinstance(value, bool | int | float | str | type(None)) else repr(value)
+
+
+def settings(state: Any) -> dict[str, Any]:
+    """The static step settings of ``state`` (its ``config`` dataclass, if it has one)."""
+    config = getattr(state, "config", None)
+    if config is None or not dataclasses.is_dataclass(config):
+        return {}
+    return {f.name: _describe(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _check_settings(stored: dict, current: dict, step: int, directory: Path) -> None:
+    differ = [
+        f"{name} {stored.get(name)!r} -> {current.get(name)!r}"
+        for name in sorted(stored.keys() | current.keys())
+        if stored.get(name) != current.get(name)
+    ]
+    if differ:
+        raise DataError(
+            f"the checkpoint at step {step} in {directory} was trained with other step "
+            f"settings ({'; '.join(differ)}); restore it into a state built with its settings"
+        )
+
+
+def restore_latest(workdir: str | os.PathLike, target: Any) -> Any:
     """The newest readable checkpoint's state, read-only (for sampling from a trained run)."""
     directory = Path(workdir) / CHECKPOINT_DIR
     if not directory.is_dir():
         raise DataError(f"{workdir} has no {CHECKPOINT_DIR}/; train a model there first")
     checkpointer = Checkpointer(workdir, create=False)
     try:
-        restored = checkpointer.restore(target, report=lambda line: print(line, file=sys.stderr))
+        restored = checkpointer.restore(
+            target, report=lambda line: print(line, file=sys.stderr), check_settings=False
+        )
     finally:
         checkpointer.close()
     if restored is None:

@@ -3,8 +3,9 @@
 Every discriminator loss takes ``(real_logits, fake_logits)`` and every generator loss takes
 ``(fake_logits, real_logits)`` (the real ones matter to relativistic losses; the classic ones
 ignore them and accept ``fake_logits`` alone); both return a scalar to *minimise*.
-Probabilities never appear: with ``D(x) = sigmoid(l)``, ``log D(x) = -softplus(-l)`` and ``log(1 - D(x)) = -softplus(l)``, which
-stay finite for any logit, where ``log(sigmoid(l))`` underflows to ``-inf`` once ``l < -88``.
+Probabilities never appear: with ``D(x) = sigmoid(l)``, ``log D(x) = -softplus(-l)`` and
+``log(1 - D(x)) = -softplus(l)``, which stay finite for any logit, where ``log(sigmoid(l))``
+underflows to ``-inf`` once ``l < -88``.
 
 A loss is a :class:`GANLoss` value: its two functions and its own settings (a default gradient
 penalty, weight clipping, whether its logits are cross-entropy logits, the health monitor's

@@ -11,7 +11,8 @@ device-to-host transfer: they come back with the step's other metrics):
 :class:`HealthMonitor` watches them on the host: a condition that holds for ``window``
 consecutive steps raises one warning (again only after it has cleared), naming likely
 remedies. ``d_winning`` uses the loss's own threshold
-(:attr:`~jaxgan.losses.GANLoss.winning_d_loss`); the Wasserstein critics' losses are unbounded and have none.
+(:attr:`~jaxgan.losses.GANLoss.winning_d_loss`); the Wasserstein critics' losses are unbounded
+and have none.
 """
 
 from __future__ import annotations

@@ -221,6 +221,9 @@ def shard_batch(batch: Batch, num_devices: int, d_steps: int) -> Batch:
     ``i * b:(i + 1) * b`` of each of the k minibatches (``b = B / num_devices``), in order.
     """
 
+    rows = jax.tree.leaves(batch)[0].shape[0]
+    check_divides(rows // d_steps, num_devices)
+
     def split(a):
         a = a.reshape((d_steps, num_devices, -1, *a.shape[1:]))
         return a.swapaxes(0, 1).reshape((num_devices, -1, *a.shape[3:]))

@@ -348,6 +348,7 @@ def generate_samples(
     """G's outputs in inference mode (batch norm uses running averages), from the sampling
     parameters; compiled (eagerly, a DCGAN's sample grid was a hundred small compilations).
 
+    ``z`` may be None for a generator that takes no noise (``FromBatch(noise=False)``).
     ``condition`` is what G is conditioned on: the classes a class-conditional G is asked for,
     the source images of a translating one; an unconditional G refuses one. ``key`` feeds a
     generator that keeps dropout on at sampling time; by default a fixed key of the run, so a

@@ -131,7 +131,9 @@ def conditional_state(conditional, conditioning=None, *, lr_d=1e-3, seed=0, **st
         g_tx=optax.adam(1e-3, b1=0.5),
         d_tx=optax.adam(lr_d, b1=0.5) if lr_d else optax.sgd(0.0),
         key=jax.random.key(seed),
-        config=StepConfig(latent_dim=4, conditional=conditional, num_classes=CLASSES, **step),
+        config=StepConfig.from_options(
+            latent_dim=4, conditional=conditional, num_classes=CLASSES, **step
+        ),
     )
 
 
@@ -165,10 +167,10 @@ def test_acgan_adds_the_classification_loss_to_both_losses():
 
 def test_a_conditional_step_needs_the_labels():
     state = conditional_state("cgan")
-    with pytest.raises(ValueError, match=r"needs the real labels in batch\['y'\]"):
+    with pytest.raises(ValueError, match=r"needs the real samples' labels in batch\['y'\]"):
         train_step(state, {"x": jnp.zeros((8, 2))})
     with pytest.raises(ValueError, match="needs num_classes >= 2"):
-        StepConfig(conditional="cgan")
+        StepConfig.from_options(conditional="cgan")
 
 
 @pytest.mark.parametrize("conditional", ["cgan", "acgan"])

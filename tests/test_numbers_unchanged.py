@@ -34,25 +34,12 @@ REFERENCE = Path(__file__).parent / "data" / "numbers_unchanged.json"
 RECORD = os.environ.get("JAXGAN_RECORD_NUMBERS") == "1"
 
 MNIST = ("--eval-samples", "0", "--data-dir", "{mnist}")
+DCGAN16 = ("--g-width", "16", "--d-width", "16", "--epochs", "1")
 CASES = {
     "gaussian1d_default": ("gaussian1d", ("--epochs", "3")),
     "mnist_default": ("mnist", ("--epochs", "2", *MNIST)),
     "mnist_tutorial": ("mnist", ("--preset", "tutorial", "--epochs", "2", *MNIST)),
-    "dcgan_mnist32": (
-        "dcgan",
-        (
-            "--dataset",
-            "mnist",
-            "--image-size",
-            "32",
-            "--g-width",
-            "16",
-            "--d-width",
-            "16",
-            "--epochs",
-        )
-        + ("1", *MNIST),
-    ),
+    "dcgan_mnist32": ("dcgan", ("--dataset", "mnist", "--image-size", "32", *DCGAN16, *MNIST)),
     "mnist_acgan": ("mnist", ("--conditional", "acgan", "--epochs", "2", *MNIST)),
     "mnist_cgan_projection": (
         "mnist",

@@ -11,9 +11,11 @@ import pytest
 
 from jaxgan import monitor
 from jaxgan.experiments import gaussian1d
+from jaxgan.losses import LOSSES
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.state import GANState, StepConfig, d_targets, generate_samples
+from jaxgan.state import GANState, StepConfig, generate_samples
 from jaxgan.step import train_step
+from jaxgan.terms import GradientPenalty, InstanceNoise, LabelTargets
 
 
 def test_spectral_norm_brings_each_layers_largest_singular_value_to_one():
@@ -50,23 +52,23 @@ def make_state(*, discriminator=None, generator=None, d_tx=None, **config):
         g_tx=optax.adam(1e-3),
         d_tx=d_tx or optax.adam(1e-3),
         key=jax.random.key(0),
-        config=StepConfig(latent_dim=2, **config),
+        config=StepConfig.from_options(latent_dim=2, **config),
     )
 
 
 def test_one_sided_label_smoothing_and_soft_labels_draw_the_specified_targets():
-    config = StepConfig(real_target=(0.9, 1.0), fake_target=(0.0, 0.1))
-    t = np.asarray(d_targets(jax.random.key(0), 20_000, config))
+    targets = LabelTargets(real=(0.9, 1.0), fake=(0.0, 0.1))
+    t = np.asarray(targets.draw(jax.random.key(0), 20_000))
     assert 0.9 <= t[:, 0].min() and t[:, 0].max() <= 1.0
     assert t[:, 0].mean() == pytest.approx(0.95, abs=0.002)
     assert 0.0 <= t[:, 1].min() and t[:, 1].max() <= 0.1
     assert t[:, 1].mean() == pytest.approx(0.05, abs=0.002)
-    fixed = np.asarray(d_targets(jax.random.key(0), 100, StepConfig(real_target=(0.9, 0.9))))
+    fixed = np.asarray(LabelTargets(real=(0.9, 0.9)).draw(jax.random.key(0), 100))
     assert np.all(fixed[:, 0] == pytest.approx(0.9)) and np.all(fixed[:, 1] == 0.0)
 
 
 def test_label_flipping_swaps_the_specified_share_of_labels():
-    t = np.asarray(d_targets(jax.random.key(1), 40_000, StepConfig(label_flip=0.05)))
+    t = np.asarray(LabelTargets(flip=0.05).draw(jax.random.key(1), 40_000))
     assert np.mean(t[:, 0] == 0.0) == pytest.approx(0.05, abs=0.005)  # real labelled fake
     assert np.mean(t[:, 1] == 1.0) == pytest.approx(0.05, abs=0.005)  # fake labelled real
     assert set(np.unique(t)) == {0.0, 1.0}
@@ -74,21 +76,22 @@ def test_label_flipping_swaps_the_specified_share_of_labels():
 
 def test_targets_need_a_cross_entropy_loss():
     with pytest.raises(ValueError, match="cross-entropy loss"):
-        StepConfig(loss="hinge", real_target=(0.9, 0.9))
+        StepConfig(loss="hinge", targets=LabelTargets(real=(0.9, 0.9)))
+    with pytest.raises(ValueError, match="cross-entropy loss"):
+        StepConfig.from_options(loss="lsgan", label_flip=0.1)
 
 
 def test_instance_noise_anneals_linearly_to_zero():
-    config = StepConfig(instance_noise=0.2, instance_noise_steps=100)
-    values = [float(config.instance_noise_at(jnp.asarray(s))) for s in (0, 50, 100, 150)]
+    noise = InstanceNoise(0.2, steps=100)
+    values = [float(noise.std_at(jnp.asarray(s))) for s in (0, 50, 100, 150)]
     assert values == pytest.approx([0.2, 0.1, 0.0, 0.0])
-    assert float(StepConfig(instance_noise=0.2).instance_noise_at(jnp.asarray(10**6))) == (
-        pytest.approx(0.2)
-    )
+    assert float(InstanceNoise(0.2).std_at(jnp.asarray(10**6))) == pytest.approx(0.2)
 
 
 def test_wgan_clips_d_weights_and_wgan_gp_defaults_its_penalty():
     assert StepConfig(loss="wgan").weight_clip == 0.01
-    assert StepConfig(loss="wgan_gp").gp_weight == 10.0 and StepConfig().gp_weight == 0.0
+    assert StepConfig(loss="wgan_gp").d_terms == (GradientPenalty(10.0),)
+    assert StepConfig().d_terms == () and StepConfig(loss="wgan_gp", d_terms=()).d_terms == ()
     state = make_state(loss="wgan", d_tx=optax.sgd(10.0))  # big steps: weights leave [-c, c]
     state, _ = train_step(state, {"x": 5.0 + jnp.ones((16, 2))})
     assert max(float(jnp.abs(p).max()) for p in jax.tree.leaves(state.d.params)) <= 0.01
@@ -130,11 +133,17 @@ def test_diversity_is_one_for_the_data_itself_and_zero_for_a_collapsed_batch():
 
 
 def test_d_winning_needs_low_loss_and_for_cross_entropy_a_rejected_fake():
-    assert float(monitor.d_winning("non_saturating", jnp.array(0.05), jnp.array(0.01))) == 1.0
-    assert float(monitor.d_winning("non_saturating", jnp.array(0.05), jnp.array(0.2))) == 0.0
-    assert float(monitor.d_winning("non_saturating", jnp.array(0.5), jnp.array(0.01))) == 0.0
-    assert float(monitor.d_winning("hinge", jnp.array(0.05), jnp.array(0.9))) == 1.0
-    assert float(monitor.d_winning("wgan", jnp.array(-5.0), jnp.array(0.0))) == 0.0
+    assert (
+        float(monitor.d_winning(LOSSES["non_saturating"], jnp.array(0.05), jnp.array(0.01))) == 1.0
+    )
+    assert (
+        float(monitor.d_winning(LOSSES["non_saturating"], jnp.array(0.05), jnp.array(0.2))) == 0.0
+    )
+    assert (
+        float(monitor.d_winning(LOSSES["non_saturating"], jnp.array(0.5), jnp.array(0.01))) == 0.0
+    )
+    assert float(monitor.d_winning(LOSSES["hinge"], jnp.array(0.05), jnp.array(0.9))) == 1.0
+    assert float(monitor.d_winning(LOSSES["wgan"], jnp.array(-5.0), jnp.array(0.0))) == 0.0
 
 
 def test_monitor_warns_once_per_sustained_episode():

@@ -213,7 +213,8 @@ def open_run(
     )
     target = state if mesh is None else to_global(state, replicated(mesh))
     try:
-        restored = checkpointer.restore(target, report=_report)
+        # the options were checked against config.json, which knows what may change
+        restored = checkpointer.restore(target, report=_report, check_settings=False)
     except DataError:
         checkpointer.close()
         raise
