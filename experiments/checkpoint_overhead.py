@@ -23,7 +23,7 @@ from jaxgan import data
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.epoch import train_epoch
 from jaxgan.experiments import mnist
-from jaxgan.experiments.common import create_state
+from jaxgan.trainer.config import create_state
 
 MODES = ("none", "async", "sync")
 

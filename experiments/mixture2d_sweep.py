@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 
+from jaxgan.cli import config_parser
 from jaxgan.experiments import mixture2d
-from jaxgan.experiments.common import config_parser
 
 
 def main() -> None:

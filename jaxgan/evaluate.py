@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from jaxgan import classifier, data, generate, metrics
-from jaxgan.experiments.common import OneLineParser
+from jaxgan.cli import OneLineParser
 from jaxgan.state import GANState, balanced_labels, evaluation_noise, sample_latent
 from jaxgan.workdir import read_config, write_json
 

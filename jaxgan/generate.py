@@ -31,9 +31,11 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, data, viz
-from jaxgan.experiments.common import OneLineParser, init_state
+from jaxgan.cli import OneLineParser
 from jaxgan.latent import INTERPOLATIONS, interpolate, traverse
 from jaxgan.state import balanced_labels, generate_samples, sample_latent
+from jaxgan.trainer.config import init_state
+from jaxgan.workdir import experiment_module
 
 CHUNK = 1000  # samples per generator call, bounding memory for large --num
 NUM_PATHS = 8  # rows of an --interpolate/--traverse grid unless --num says otherwise
@@ -44,7 +46,7 @@ def load_run(workdir: Path):
     path = workdir / "config.json"
     try:
         fields = json.loads(path.read_text())
-        module = importlib.import_module(f"jaxgan.experiments.{fields.pop('experiment')}")
+        module = importlib.import_module(experiment_module(fields.pop("experiment")))
     except (OSError, json.JSONDecodeError, KeyError, ModuleNotFoundError) as e:
         raise data.DataError(f"{path} is missing or not a jaxgan run config ({e})") from e
     if not getattr(module, "IMAGES", False):

@@ -37,6 +37,12 @@ RUN_FILES = (
 )
 
 
+def experiment_module(name: str) -> str:
+    """The module of the experiment that ``config.json`` names: a dotted name as it is (a
+    user's own experiment), a bare one among jaxgan's built-in experiments."""
+    return name if "." in name else f"jaxgan.experiments.{name}"
+
+
 def jsonable(value: Any) -> Any:
     """Converts numpy/JAX scalars and tuples to plain JSON values (non-finite floats to str)."""
     if isinstance(value, dict):

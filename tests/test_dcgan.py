@@ -18,10 +18,10 @@ from PIL import Image
 from jaxgan import data, evaluate, generate, models
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.experiments import dcgan
-from jaxgan.experiments.common import create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
 from jaxgan.state import GANState, StepConfig, generate_samples
 from jaxgan.step import train_step
+from jaxgan.trainer.config import create_state
 
 
 def init(module, x):

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from conftest import assert_same_state, expect_one_line_error
 
-from jaxgan import data, parallel
+from jaxgan import cli, data, parallel
+from jaxgan.cli import config_parser
 from jaxgan.epoch import train_epoch
-from jaxgan.experiments import common, gaussian1d, mixture2d
-from jaxgan.experiments.common import config_parser
+from jaxgan.experiments import gaussian1d, mixture2d
+from jaxgan.trainer import create_state
 
 
 def read_summary(workdir):
@@ -194,7 +195,7 @@ def test_on_a_pod_slice_experiments_join_the_other_hosts_without_the_flag(
         raise RuntimeError("stop here")  # a real join would wait for the other hosts
 
     monkeypatch.setenv("TPU_WORKER_HOSTNAMES", "t-w-0,t-w-1")
-    monkeypatch.setattr(common, "initialize_distributed", initialize)
+    monkeypatch.setattr(cli, "initialize_distributed", initialize)
     with pytest.raises(RuntimeError, match="stop here"):
         gaussian1d.main(["--workdir", str(tmp_path / "run")])
     assert calls == [(None, None, None)]  # jax.distributed.initialize detects the rest
@@ -212,7 +213,7 @@ def test_mixture2d_seeds_train_together_as_each_seed_alone():
     seeds = mixture2d.Seeds(config, 2)
     seeds.train_epoch()
     alone = dataclasses.replace(config, seed=4).resolved()
-    state, _ = common.create_state(alone, *mixture2d.build_models(alone), alone.num_train)
+    state, _ = create_state(alone, *mixture2d.build_models(alone), alone.num_train)
     real = data.gaussian_mixture("ring", alone.num_train, seed=4)
     state, _ = train_epoch(state, real, batch_size=alone.batch_size)
     for a, b in zip(

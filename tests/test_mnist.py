@@ -14,8 +14,8 @@ from conftest import expect_one_line_error, idx_bytes
 
 from jaxgan import data, evaluate, generate
 from jaxgan.experiments import mnist
-from jaxgan.experiments.common import init_state
 from jaxgan.state import sample_latent
+from jaxgan.trainer.config import init_state
 
 TINY = ["--epochs", "2", "--batch-size", "50", "--g-hidden", "32", "--d-hidden", "32"]
 TINY += ["--eval-samples", "50"]

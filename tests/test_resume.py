@@ -21,9 +21,10 @@ import pytest
 from conftest import assert_same_state
 
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.cli import EXIT_DIVERGED
 from jaxgan.data import DataError
 from jaxgan.experiments import gaussian1d
-from jaxgan.experiments.common import EXIT_DIVERGED, create_state
+from jaxgan.trainer.config import create_state
 
 EPOCHS = 8
 TINY = [

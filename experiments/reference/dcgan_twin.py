@@ -33,9 +33,9 @@ from jaxgan import data, generate
 from jaxgan.epoch import epoch_order
 from jaxgan.evaluate import MNISTEvaluator, as_mnist, load_test_images
 from jaxgan.experiments import dcgan
-from jaxgan.experiments.common import create_state
 from jaxgan.state import STEP_STREAM
 from jaxgan.step import train_step
+from jaxgan.trainer.config import create_state
 
 # Sequential indices of the tutorial's layers at 32×32: G's transposed convolutions and their
 # batch norms, D's convolutions and batch norms, in jaxgan's order of ConvTranspose_i,

@@ -33,18 +33,14 @@ import jax
 import numpy as np
 
 from jaxgan import data, datacache
+from jaxgan.cli import cli_main, option, require
 from jaxgan.epoch import shard_rows
-from jaxgan.experiments.common import (
-    cli_main,
-    create_state,
-    option,
-    override,
-    require,
-)
-from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, write_figures
-from jaxgan.experiments.loop import choose_devices, fit, load_rows, open_run
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.parallel import AXIS
+from jaxgan.trainer.config import create_state, override
+from jaxgan.trainer.fit import fit
+from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, write_figures
+from jaxgan.trainer.run import choose_devices, load_rows, open_run
 
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -197,7 +193,7 @@ def cached_data(config: Config, rows: slice | None = None) -> dict[str, np.ndarr
 def load_train_set(
     config: Config, devices: int, placement: str
 ) -> tuple[Config, dict[str, np.ndarray], int]:
-    """This process's rows of the training set (:func:`jaxgan.experiments.loop.load_rows`),
+    """This process's rows of the training set (:func:`jaxgan.trainer.load_rows`),
     in host memory or (``placement`` stream) memory-mapped from the cache; the set's size; and
     the config with a folder's classes settled (:func:`with_classes`).
 

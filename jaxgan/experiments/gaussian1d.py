@@ -18,18 +18,12 @@ from typing import ClassVar
 import numpy as np
 
 from jaxgan import data, metrics, viz
-from jaxgan.experiments.common import (
-    TrainConfig,
-    cli_main,
-    create_state,
-    option,
-    override,
-    require,
-    require_widths,
-)
-from jaxgan.experiments.loop import fit, open_run
+from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
+from jaxgan.trainer.config import TrainConfig, create_state, override
+from jaxgan.trainer.fit import fit
+from jaxgan.trainer.run import open_run
 
 NAME = "gaussian1d"
 STATISTICS = ("mean", "std", "skew", "kurtosis", "w1")

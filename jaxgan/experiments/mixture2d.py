@@ -27,21 +27,13 @@ import numpy as np
 
 from jaxgan import data, metrics, viz
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.epoch import train_epoch_body
-from jaxgan.experiments.common import (
-    TrainConfig,
-    cli_main,
-    create_state,
-    init_state,
-    option,
-    override,
-    require,
-    require_widths,
-    steps_per_epoch,
-)
-from jaxgan.experiments.loop import fit, open_run
+from jaxgan.cli import cli_main, option, require, require_widths
+from jaxgan.epoch import steps_per_epoch, train_epoch_body
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
+from jaxgan.trainer.config import TrainConfig, create_state, init_state, override
+from jaxgan.trainer.fit import fit
+from jaxgan.trainer.run import open_run
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply

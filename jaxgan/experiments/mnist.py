@@ -28,17 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import data
-from jaxgan.experiments.common import (
-    cli_main,
-    create_state,
-    option,
-    override,
-    require,
-    require_widths,
-)
-from jaxgan.experiments.images import ImageConfig, SampleGrids, epoch_hook, write_figures
-from jaxgan.experiments.loop import choose_devices, fit, load_rows, open_run
+from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.trainer.config import create_state, override
+from jaxgan.trainer.fit import fit
+from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, write_figures
+from jaxgan.trainer.run import choose_devices, load_rows, open_run
 
 NAME = "mnist"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from jaxgan import classifier, data
-from jaxgan.experiments.common import OneLineParser
+from jaxgan.cli import OneLineParser
 
 PROG = "python -m jaxgan.experiments.mnist_classifier"
 MAX_SHIFT = 2

@@ -21,13 +21,14 @@ from test_variants import run_example, tracker, tracker_step
 
 from jaxgan import parallel
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.cli import config_parser
 from jaxgan.epoch import exchange_rows, shard_rows, train_epoch
 from jaxgan.experiments import dcgan, gaussian1d
-from jaxgan.experiments.common import config_parser, create_state
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, StepConfig
 from jaxgan.step import train_step
 from jaxgan.stream import host_epoch_runner
+from jaxgan.trainer.config import create_state
 
 pytestmark = pytest.mark.skipif(
     jax.device_count() < 8,

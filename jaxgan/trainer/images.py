@@ -13,9 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import data, viz
+from jaxgan.cli import option, require
 from jaxgan.evaluate import MNISTEvaluator, run_evaluator
-from jaxgan.experiments.common import ConditionalConfig, option, require
 from jaxgan.state import GANState, evaluation_noise, generate_samples
+from jaxgan.trainer.config import ConditionalConfig
 from jaxgan.workdir import RunWriter
 
 

@@ -1,0 +1,152 @@
+"""The command line of jaxgan's programs: a config dataclass turned into ``--kebab-case``
+options, and the contract every program keeps: bad input is one line on stderr and exit status
+2, no traceback; a run that stops early exits with its own code.
+
+An experiment declares its options as dataclass fields with :func:`option` (help text, allowed
+values) and runs as ``cli_main(__name__, Config, train, description)``.
+
+Why not tyro or simple-parsing (the latter ships with tensorflow-datasets): both turn a
+dataclass into a parser well, but print multi-line usage dumps and tracebacks on bad values,
+and neither knows presets (``--preset tutorial`` setting defaults that explicit options still
+override); keeping argparse behind :class:`OneLineParser` gives the one-line, exit-2 contract
+in a hundred lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+from jaxgan.data import DataError
+from jaxgan.parallel import initialize_distributed, tpu_pod_environment
+from jaxgan.workdir import experiment_module
+
+
+class UsageError(Exception):
+    """Bad options: reported as one line on stderr with exit status 2 (as is DataError)."""
+
+
+class TrainingStopped(Exception):
+    """Training ended before its last epoch: ``cli_main`` prints the message and exits with
+    ``exit_code`` (0 after a signal, with the state saved; :data:`EXIT_DIVERGED` on divergence).
+    """
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+EXIT_DIVERGED = 3
+
+
+EXIT_UNHEALTHY = 4  # --stop-on-warning stopped the run (state saved)
+
+
+def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
+    """A config field with its ``--help`` text (and, for strings, the allowed values)."""
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, list | tuple):
+        return dataclasses.field(default_factory=lambda: tuple(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def require(condition: bool, message: str) -> None:
+    """Raises :class:`UsageError` with ``message`` unless ``condition``."""
+    if not condition:
+        raise UsageError(message)
+
+
+def require_widths(config: Any, *names: str) -> None:
+    """Raises :class:`UsageError` unless every layer width in the named fields is >= 1."""
+    for name in names:
+        widths = getattr(config, name) or ()  # None: the experiment's default widths
+        require(all(w >= 1 for w in widths), f"--{flag(name)} widths must be >= 1, got {widths}")
+
+
+def flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _argument(field: dataclasses.Field, annotation: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata.get("help", "")}
+    if field.default_factory is not dataclasses.MISSING:
+        kwargs["default"] = field.default_factory()
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if annotation is bool:
+        return {**kwargs, "action": argparse.BooleanOptionalAction}
+    if typing.get_origin(annotation) is tuple:
+        return {**kwargs, "type": typing.get_args(annotation)[0], "nargs": "+"}
+    return {**kwargs, "type": annotation, "choices": field.metadata.get("choices")}
+
+
+def config_parser(config_cls: type, prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with one ``--kebab-case`` option per field of ``config_cls``, defaults shown."""
+    parser = OneLineParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        parser.add_argument(f"--{flag(field.name)}", **_argument(field, hints[field.name]))
+    return parser
+
+
+def cli_main(
+    name: str,
+    config_cls: type,
+    train: Callable[[Any], Any],
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Parses options into ``config_cls``, validates them, and runs ``train``.
+
+    ``name`` is the experiment's module (``jaxgan.experiments.<name>`` for a bare name);
+    ``config_cls`` a :class:`~jaxgan.trainer.TrainConfig` subclass.
+
+    A :class:`UsageError` (from validation) or :class:`~jaxgan.data.DataError` (from loading
+    data) becomes one line on stderr and exit status 2; experiments load and check everything
+    before they write to the workdir. :class:`TrainingStopped` prints its message and exits
+    with its code.
+    """
+    prog = f"python -m {experiment_module(name)}"
+    parser = config_parser(config_cls, prog, description)
+    if config_cls.PRESETS:
+        preset = parser.parse_known_args(argv)[0].preset
+        parser.set_defaults(**config_cls.PRESETS[preset])
+    args = parser.parse_args(argv)
+    try:
+        config = config_cls(**vars(args))
+        config.validate()
+        pod = None if config.distributed else tpu_pod_environment()
+        if pod:
+            print(f"joining the other hosts as --distributed does: {pod}", file=sys.stderr)
+        if config.distributed or pod:
+            initialize_distributed(
+                config.coordinator_address, config.num_processes, config.process_id
+            )
+            if jax.process_index() > 0:  # process 0 reports for all
+                sys.stdout = open(os.devnull, "w")  # for the rest of the process
+        train(config)
+    except (UsageError, DataError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except TrainingStopped as e:
+        print(f"{prog}: {e}", file=sys.stderr if e.exit_code else sys.stdout)
+        sys.exit(e.exit_code)

@@ -1,0 +1,209 @@
+"""A workdir opened for training: fresh, or resumed from its newest checkpoint, with the devices
+that split each batch; a context manager that closes its writers and checkpoints however the
+run ends.
+
+    state, per_epoch = create_state(config, generator, discriminator, len(images))
+    with open_run(config, NAME, state) as run:   # resumes when the workdir holds a checkpoint
+        state, summary = fit(run, {"x": images}, on_epoch=...)
+        ...                                      # final evaluation, figures, run.writer.summary
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.cli import UsageError, flag
+from jaxgan.data import DataError
+from jaxgan.parallel import (
+    data_mesh,
+    host_local,
+    is_primary,
+    process_rows,
+    replicated,
+    sync_processes,
+    to_global,
+)
+from jaxgan.trainer.config import TrainConfig
+from jaxgan.workdir import CHECKPOINT_DIR, RunWriter, clear_run, config_record, read_config
+
+
+@dataclasses.dataclass
+class Run:
+    """A workdir opened for training.
+
+    Attributes:
+      config: the run's config.
+      writer: its config/metrics/TensorBoard/summary writer.
+      checkpointer: its checkpoints.
+      state: the state to train from: initial, or restored from the latest checkpoint; a
+        local copy in this process (``fit`` places it on the mesh).
+      progress: what the loop keeps on the host and checkpoints with the state: ``epoch``
+        (completed), ``wall_s`` (training time over all sessions), ``timed_steps``/``timed_s``
+        (for the throughput, compilation excluded), ``last`` (the latest logged values),
+        ``monitor`` (the health monitor's counts and warnings).
+      mesh: the devices that split each batch (None: one device).
+    """
+
+    config: TrainConfig
+    writer: RunWriter
+    checkpointer: Checkpointer
+    state: Any
+    progress: dict[str, Any]
+    mesh: Mesh | None = None
+
+    def close(self) -> None:
+        self.checkpointer.close()
+        self.writer.close()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _report(line: str) -> None:
+    if is_primary():
+        print(line, file=sys.stderr, flush=True)
+
+
+def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: str) -> list[str]:
+    """The options, unsafe to change on resume, whose values differ from the earlier run's.
+
+    An option the earlier run's jaxgan did not have yet counts as its default."""
+    current = config_record(config, experiment)
+    defaults = config_record(type(config)(), experiment)
+    changed = []
+    for name in sorted(previous.keys() | current.keys()):
+        before = previous.get(name, defaults.get(name))
+        if name in config.RESUME_SAFE or before == current.get(name):
+            continue
+        label = "experiment" if name == "experiment" else f"--{flag(name)}"
+        changed.append(f"{label} {before!r} -> {current.get(name)!r}")
+    return changed
+
+
+def choose_devices(config: TrainConfig) -> int:
+    """How many devices split each minibatch: ``--devices``, or (0) all of them, or the most
+    that divide the batch. Each device's share must be a whole multiple of
+    ``config.device_share_unit()``.
+
+    Raises:
+      UsageError: ``--devices`` exceeds the devices present or does not divide the batch
+        (naming the valid values).
+    """
+    available, unit = jax.device_count(), config.device_share_unit()
+    valid = [n for n in range(1, available + 1) if config.batch_size % (n * unit) == 0]
+    if config.devices == 0:
+        if valid[-1] < available:
+            _report(
+                f"training on {valid[-1]} of the {available} devices: the most that divide "
+                f"--batch-size {config.batch_size}" + (f" into packs of {unit}" if unit > 1 else "")
+            )
+        return valid[-1]
+    if config.devices not in valid:
+        reason = (
+            f"only {available} are present"
+            if config.devices > available
+            else f"it does not divide --batch-size {config.batch_size}"
+            + (f" into packs of {unit}" if unit > 1 else "")
+        )
+        raise UsageError(
+            f"--devices {config.devices} cannot be used: {reason}; valid values: "
+            f"{', '.join(map(str, valid))} (or 0 for the most)"
+        )
+    return config.devices
+
+
+def load_rows(
+    num_devices: int,
+    load: Callable[[slice | None], dict[str, np.ndarray]],
+    count: Callable[[], int],
+) -> tuple[dict[str, np.ndarray], int]:
+    """This process's rows of a dataset, and the dataset's size.
+
+    With one process, ``load(None)`` reads everything. With several, each reads only the rows
+    of its devices' shards (:func:`jaxgan.parallel.process_rows`): ``count()`` gives the size
+    (from file headers or dataset metadata), ``load(rows)`` reads that slice. Pass both results
+    on to :func:`fit` (``num_examples``).
+    """
+    if jax.process_count() == 1:
+        loaded = load(None)
+        return loaded, len(next(iter(loaded.values())))
+    num_examples = count()
+    rows = process_rows(data_mesh(num_devices), num_examples)
+    print(
+        f"process {jax.process_index()} reads examples {rows.start}:{rows.stop} of {num_examples}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return load(rows), num_examples
+
+
+def open_run(
+    config: TrainConfig, experiment: str, state: Any, num_devices: int | None = None
+) -> Run:
+    """Opens ``config.workdir`` to train ``state``'s model, resuming when it holds a checkpoint.
+
+    ``num_devices`` is :func:`choose_devices`' answer, when the caller needed it first (to
+    build models whose batch norm spans the devices).
+
+    Raises:
+      UsageError: the workdir holds a run of another config (naming the fields that differ),
+        or ``--restart`` would discard a run without ``--overwrite``, or ``--epochs`` is fewer
+        than the run has already trained.
+      DataError: its checkpoint does not fit the model.
+    """
+    num_devices = num_devices or choose_devices(config)
+    mesh = data_mesh(num_devices) if num_devices > 1 else None
+    workdir = Path(config.workdir)
+    previous = read_config(workdir)
+    exists = previous is not None or any((workdir / CHECKPOINT_DIR).glob("*"))
+    if config.restart:
+        if exists and not config.overwrite:
+            raise UsageError(
+                f"{workdir} holds a run; --restart discards it only with --overwrite "
+                f"(or choose another --workdir)"
+            )
+        if is_primary():
+            clear_run(workdir)
+        sync_processes("clear_run")
+    elif previous is not None and (changed := _changed_fields(previous, config, experiment)):
+        raise UsageError(
+            f"{workdir} holds a run with other options ({'; '.join(changed)}); rerun with its "
+            f"options to resume it, or use another --workdir, or --restart --overwrite"
+        )
+    best_metric, best_mode = config.best_checkpoint_metric()
+    checkpointer = Checkpointer(
+        workdir, keep=config.keep_checkpoints, best_metric=best_metric, best_mode=best_mode
+    )
+    target = state if mesh is None else to_global(state, replicated(mesh))
+    try:
+        # the options were checked against config.json, which knows what may change
+        restored = checkpointer.restore(target, report=_report, check_settings=False)
+    except DataError:
+        checkpointer.close()
+        raise
+    progress: dict[str, Any] = {"epoch": 0, "wall_s": 0.0, "timed_steps": 0, "timed_s": 0.0}
+    resume_step = None
+    if restored is not None:
+        state, progress = host_local(restored[0]), restored[1]
+        resume_step = int(state.step)
+        if progress["epoch"] > config.epochs:
+            checkpointer.close()
+            raise UsageError(
+                f"the run in {workdir} has trained {progress['epoch']} epochs already, more "
+                f"than --epochs {config.epochs}; give --epochs >= {progress['epoch']}"
+            )
+        _report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
+    writer = RunWriter(workdir, config, experiment, resume_step=resume_step, enabled=is_primary())
+    return Run(config, writer, checkpointer, state, progress, mesh)
