@@ -111,6 +111,8 @@ class MLPGenerator(nn.Module):
       label_embed: the labels' learned embedding size (0: one-hot).
       torch_init: initialise the dense layers as PyTorch's ``nn.Linear`` does
         (:func:`linear_init`) instead of flax's default.
+      axis_name: the data-parallel axis while training: batch norm's statistics and dropout's
+        masks are then the global batch's (see :class:`Dropout`).
     """
 
     sample_shape: Sequence[int]
@@ -123,20 +125,22 @@ class MLPGenerator(nn.Module):
     num_classes: int = 0
     label_embed: int = 0
     torch_init: bool = False
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(
         self, z: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True
     ) -> jnp.ndarray:
         h = conditional_generator_input(self, z, labels)
+        axis = self.axis_name if train else None
         for width in self.hidden:
             h = nn.Dense(width, **linear_init(h.shape[-1], self.torch_init))(h)
             if self.batch_norm:
-                h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis)(h)
             h = activation(self.act)(h)
             if self.dropout:
                 keep_on = train or self.dropout_at_sampling
-                h = nn.Dropout(self.dropout, deterministic=not keep_on)(h)
+                h = Dropout(self.dropout, axis)(h, deterministic=not keep_on)
         init = linear_init(h.shape[-1], self.torch_init)
         out = nn.Dense(math.prod(self.sample_shape), **init)(h)
         return activation(self.out_act)(out).reshape((z.shape[0], *self.sample_shape))
@@ -185,24 +189,64 @@ class Maxout(nn.Module):
         return h.reshape((*x.shape[:-1], self.features, self.pieces)).max(axis=-1)
 
 
-def minibatch_deviation(x: jnp.ndarray) -> jnp.ndarray:
+SHARED_RNG = "shared"  # the rng stream every device of a data-parallel step shares
+
+
+class Dropout(nn.Module):
+    """``nn.Dropout`` (same masks on one device) whose mask, with ``axis_name``, is drawn for
+    the global batch and sliced, as the noise is: N devices then drop what one device drops.
+
+    With ``axis_name`` it draws from the ``"shared"`` rng stream (one key on every device, which
+    the step supplies); without, from ``"dropout"``.
+    """
+
+    rate: float
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, deterministic: bool) -> jnp.ndarray:
+        if self.rate == 0.0 or deterministic:
+            return x
+        keep = 1.0 - self.rate
+        if self.axis_name is None:
+            mask = jax.random.bernoulli(self.make_rng("dropout"), p=keep, shape=x.shape)
+        else:
+            n, devices = x.shape[0], jax.lax.axis_size(self.axis_name)
+            rng = self.make_rng(SHARED_RNG)
+            everyone = jax.random.bernoulli(rng, p=keep, shape=(n * devices, *x.shape[1:]))
+            mask = jax.lax.dynamic_slice_in_dim(everyone, jax.lax.axis_index(self.axis_name) * n, n)
+        return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
+
+
+def _global_mean(x: jnp.ndarray, axis_name: str | None) -> jnp.ndarray:
+    """The mean over the batch, of the global batch with ``axis_name`` (equal shares)."""
+    mean = x.mean(axis=0, keepdims=True)
+    return mean if axis_name is None else jax.lax.pmean(mean, axis_name)
+
+
+def minibatch_deviation(x: jnp.ndarray, axis_name: str | None = None) -> jnp.ndarray:
     """Each sample's squared deviation from its batch mean, feature by feature.
 
     The minibatch statistic of the "GAN in 50 lines" toy: D sees how far each sample lies from
     the batch mean, so a generator that collapses to a point produces zero deviations that D
-    can tell from the real spread.
+    can tell from the real spread. With ``axis_name``, the global batch's mean.
     """
-    return jnp.square(x - x.mean(axis=0, keepdims=True))
+    return jnp.square(x - _global_mean(x, axis_name))
 
 
-def minibatch_std(x: jnp.ndarray) -> jnp.ndarray:
+def minibatch_std(x: jnp.ndarray, axis_name: str | None = None) -> jnp.ndarray:
     """The batch's standard deviation, averaged over features, as one extra feature per sample.
 
     The minibatch standard deviation of ProGAN (Karras et al. 2018): a collapsed generator's
     batch has a far smaller spread than a real one, which D sees at once; once G's samples are
     as diverse as the data, the feature carries no information and D judges samples alone.
+    With ``axis_name``, the global batch's.
     """
-    std = jnp.sqrt(jnp.var(x, axis=0) + 1e-8).mean()
+    if axis_name is None:
+        var = jnp.var(x, axis=0)
+    else:
+        var = _global_mean(jnp.square(x - _global_mean(x, axis_name)), axis_name)[0]
+    std = jnp.sqrt(var + 1e-8).mean()
     return jnp.broadcast_to(std, (x.shape[0], 1))
 
 
@@ -226,6 +270,8 @@ class MLPDiscriminator(nn.Module):
       label_embed: with ``"concat"``, the labels' learned embedding size (0: one-hot).
       torch_init: initialise the dense layers as PyTorch's ``nn.Linear`` does
         (:func:`linear_init`).
+      axis_name: the data-parallel axis while training: the minibatch statistics and dropout's
+        masks are then the global batch's.
     """
 
     hidden: Sequence[int] = (256, 256)
@@ -240,10 +286,12 @@ class MLPDiscriminator(nn.Module):
     num_classes: int = 0
     label_embed: int = 0
     torch_init: bool = False
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
         _check_conditioning(self, labels)
+        axis = self.axis_name if train else None
         if x.shape[0] % self.pack:
             raise ValueError(f"a batch of {x.shape[0]} does not split into packs of {self.pack}")
         if self.pack > 1 and self.conditioning != "none":
@@ -253,9 +301,9 @@ class MLPDiscriminator(nn.Module):
             features = label_features(labels, self.num_classes, self.label_embed)
             h = jnp.concatenate([h, features.astype(h.dtype)], axis=-1)
         if self.minibatch_features:
-            h = jnp.concatenate([h, minibatch_deviation(h)], axis=-1)
+            h = jnp.concatenate([h, minibatch_deviation(h, axis)], axis=-1)
         if self.minibatch_std:
-            h = jnp.concatenate([h, minibatch_std(h)], axis=-1)
+            h = jnp.concatenate([h, minibatch_std(h, axis)], axis=-1)
         sn = {"spectral_norm": self.spectral_norm, "train": train, "torch_init": self.torch_init}
         for width in self.hidden:
             if self.maxout_pieces > 1:
@@ -263,7 +311,7 @@ class MLPDiscriminator(nn.Module):
             else:
                 h = activation(self.act)(dense(width, h, **sn))
             if self.dropout:
-                h = nn.Dropout(self.dropout, deterministic=not train)(h)
+                h = Dropout(self.dropout, axis)(h, deterministic=not train)
         return conditional_output(self, h, dense(1, h, **sn)[:, 0], labels)
 
 

@@ -160,10 +160,23 @@ class ModelState(train_state.TrainState):
     batch_stats: Any = struct.field(default_factory=dict)
     takes_train: bool = struct.field(pytree_node=False, default=True)
 
-    def apply(self, params, *inputs, train: bool, rng: Array | None = None):
+    def apply(
+        self,
+        params,
+        *inputs,
+        train: bool,
+        rng: Array | None = None,
+        shared_rng: Array | None = None,
+    ):
         """Runs the model on ``inputs``; returns its output and the (possibly updated) batch
-        statistics. ``rng`` feeds the model's stochastic layers (dropout)."""
-        kw: dict[str, Any] = {"rngs": {"dropout": rng} if rng is not None else None}
+        statistics. ``rng`` feeds the model's stochastic layers (the ``"dropout"`` stream, its
+        own on each device); ``shared_rng`` the ``"shared"`` stream, the same on every device
+        of a data-parallel step (draws made for the global batch: :class:`jaxgan.models.Dropout`).
+        """
+        rngs = {"dropout": rng} if rng is not None else {}
+        if shared_rng is not None:
+            rngs["shared"] = shared_rng
+        kw: dict[str, Any] = {"rngs": rngs or None}
         if self.takes_train:
             kw["train"] = train
         if not self.batch_stats:

@@ -11,8 +11,8 @@ terms added to either loss (:mod:`jaxgan.terms`), what G takes and D judges
 
 The body is written once for one device and for N (``axis_name``, inside ``pmap`` or
 ``shard_map``; see :class:`~jaxgan.axis.DataAxis`); a variant with a state of its own writes
-its own step from the same pieces (:func:`judge`, :func:`update_keys`, :func:`minibatches`,
-the terms, :class:`~jaxgan.axis.DataAxis`) and trains through the same runners.
+its own step from the same pieces (:func:`generate`, :func:`judge`, :func:`update_keys`,
+:func:`minibatches`, the terms, :class:`~jaxgan.axis.DataAxis`) and trains through the same runners.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ Array = jax.Array
 # Folded into an update's key for the tricks' randomness (instance noise, targets, the terms'
 # draws): the keys the plain update splits stay as they were, and so do its numbers.
 TRICK_STREAM = 7
-REAL_IN_G_STREAM = 9  # D's view of the real minibatch inside G's update (relativistic losses)
+REAL_IN_G_STREAM = 9
+ONE_DEVICE = DataAxis()  # D's view of the real minibatch inside G's update (relativistic losses)
 
 
 def minibatches(batch: Batch, k: int, reads: set[str]) -> Batch:
@@ -80,10 +81,20 @@ def logits_of(out) -> Array:
     return logits.astype(jnp.float32)
 
 
-def judge(d: ModelState, params, x: Array, condition, inputs, rng: Array):
-    """D's output (in float32) and batch statistics on ``x`` conditioned on ``condition``."""
-    out, stats = d.apply(params, *inputs.d_args(x, condition), train=True, rng=rng)
+def judge(
+    d: ModelState, params, x: Array, condition, inputs, key: Array, axis: DataAxis = ONE_DEVICE
+):
+    """D's output (in float32) and batch statistics on ``x`` conditioned on ``condition``;
+    ``key`` feeds its dropout (per device, and shared for draws made for the global batch)."""
+    args = inputs.d_args(x, condition)
+    out, stats = d.apply(params, *args, train=True, rng=axis.local_key(key), shared_rng=key)
     return jax.tree.map(lambda a: a.astype(jnp.float32), out), stats
+
+
+def generate(g: ModelState, params, z: Array, condition, inputs, key: Array, axis: DataAxis):
+    """G's training-mode output and batch statistics for noise ``z`` and ``condition``."""
+    args = inputs.g_args(z, condition)
+    return g.apply(params, *args, train=True, rng=axis.local_key(key), shared_rng=key)
 
 
 def _mean_prob(logits: Array) -> Array:
@@ -94,23 +105,18 @@ def d_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
     """One discriminator update on the real minibatch ``batch``; the new D and its measurements."""
     cfg, inputs = state.config, state.config.inputs
     z_key, g_key, real_key, fake_key = jax.random.split(key, 4)
-    g_key, real_key, fake_key = (
-        axis.local_key(g_key),
-        axis.local_key(real_key),
-        axis.local_key(fake_key),
-    )
     trick_keys = jax.random.split(jax.random.fold_in(key, TRICK_STREAM), 4)
     real, n = batch["x"], batch["x"].shape[0]
     real_c, fake_c = inputs.real_condition(batch), inputs.fake_condition(key, batch, axis, n)
     z = axis.rows(z_key, n, lambda k, rows: sample_latent(k, rows, cfg))
-    fake = state.g.apply(state.g.params, *inputs.g_args(z, fake_c), train=True, rng=g_key)[0]
+    fake = generate(state.g, state.g.params, z, fake_c, inputs, g_key, axis)[0]
     real_in = noisy(state, jax.lax.stop_gradient(real), trick_keys[0], axis)
     fake_in = noisy(state, jax.lax.stop_gradient(fake), trick_keys[1], axis)
 
     def loss_fn(params):
-        real_out, stats = judge(d, params, real_in, real_c, inputs, real_key)
+        real_out, stats = judge(d, params, real_in, real_c, inputs, real_key, axis)
         fake_out, stats = judge(
-            d.replace(batch_stats=stats), params, fake_in, fake_c, inputs, fake_key
+            d.replace(batch_stats=stats), params, fake_in, fake_c, inputs, fake_key, axis
         )
         real_logits, fake_logits = logits_of(real_out), logits_of(fake_out)
         if cfg.targets is not None:
@@ -120,7 +126,7 @@ def d_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
 
         def critic(c):  # D's logits as a function of its input; batch statistics dropped
             return lambda x: logits_of(
-                judge(d.replace(batch_stats=stats), params, x, c, inputs, fake_key)[0]
+                judge(d.replace(batch_stats=stats), params, x, c, inputs, fake_key, axis)[0]
             )
 
         terms = DTermInputs(
@@ -153,18 +159,17 @@ def g_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
     source and target of a translation)."""
     cfg, inputs = state.config, state.config.inputs
     z_key, g_key, d_key = jax.random.split(key, 3)
-    g_key, d_key = axis.local_key(g_key), axis.local_key(d_key)
     n = batch["x"].shape[0]
     z = axis.rows(z_key, n, lambda k, rows: sample_latent(k, rows, cfg))
     real_c, fake_c = inputs.real_condition(batch), inputs.fake_condition(key, batch, axis, n)
     real_key = jax.random.fold_in(key, REAL_IN_G_STREAM)
     real_in = noisy(state, batch["x"], jax.random.fold_in(real_key, TRICK_STREAM), axis)
-    real_out = judge(d, d.params, real_in, real_c, inputs, axis.local_key(real_key))[0]
+    real_out = judge(d, d.params, real_in, real_c, inputs, real_key, axis)[0]
 
     def loss_fn(params):
-        fake, stats = state.g.apply(params, *inputs.g_args(z, fake_c), train=True, rng=g_key)
+        fake, stats = generate(state.g, params, z, fake_c, inputs, g_key, axis)
         d_in = noisy(state, fake, jax.random.fold_in(key, TRICK_STREAM), axis)
-        fake_out = judge(d, d.params, d_in, fake_c, inputs, d_key)[0]
+        fake_out = judge(d, d.params, d_in, fake_c, inputs, d_key, axis)[0]
         value = cfg.loss.generator(logits_of(fake_out), logits_of(real_out))
         terms = GTermInputs(fake, fake_out, real_out, fake_c, batch, axis)
         value, extra = add_terms(value, (*cfg.g_terms, *inputs.g_terms), terms)

@@ -18,7 +18,10 @@ os.environ["XLA_FLAGS"] = " ".join(
     [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=1"]
 ).strip()
 
+import orbax.checkpoint as ocp
+
 from jaxgan.data import IDX_FILES
+from jaxgan.workdir import CHECKPOINT_DIR
 
 # One persistent XLA compilation cache for the run, shared by the xdist workers: many tests
 # compile the same programs (the evaluation classifier, tiny MLP and DCGAN steps), and reading
@@ -81,6 +84,19 @@ def real_mnist() -> Path:
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found at {MNIST_DIR} (set JAXGAN_MNIST_DIR to its directory)")
     return MNIST_DIR
+
+
+def checkpoint_arrays(workdir: Path) -> dict[str, np.ndarray]:
+    """The arrays of a run's newest checkpoint by key path (``['g']['params']...``, sorted);
+    PRNG keys as their raw data."""
+    steps = sorted((Path(workdir) / CHECKPOINT_DIR).iterdir(), key=lambda p: int(p.name))
+    with ocp.StandardCheckpointer() as reader:
+        state = reader.restore(steps[-1] / "state")
+    flat = [
+        (jax.tree_util.keystr(path), leaf)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
+    ]
+    return {name: leaves(leaf)[0] for name, leaf in sorted(flat)}
 
 
 def leaves(state) -> list[np.ndarray]:

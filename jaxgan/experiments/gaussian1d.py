@@ -23,7 +23,7 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import TrainConfig, create_state, override
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import open_run
+from jaxgan.trainer.run import choose_devices, model_axis, open_run
 
 NAME = "gaussian1d"
 STATISTICS = ("mean", "std", "skew", "kurtosis", "w1")
@@ -56,9 +56,11 @@ class Config(TrainConfig):
         require(self.eval_samples >= 2, f"--eval-samples must be >= 2, got {self.eval_samples}")
 
 
-def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
+def build_models(
+    config: Config, axis_name: str | None = None
+) -> tuple[MLPGenerator, MLPDiscriminator]:
     """G and D: ELU MLPs of the same widths; D optionally with the minibatch statistic."""
-    g_tricks, d_tricks = config.model_tricks()
+    g_tricks, d_tricks = config.model_tricks(axis_name)
     generator = MLPGenerator((1,), hidden=config.hidden, act="elu", **g_tricks)
     discriminator = MLPDiscriminator(
         hidden=config.hidden, act="elu", minibatch_features=config.minibatch_features, **d_tricks
@@ -81,8 +83,10 @@ def train(config: Config) -> dict:
     real = data.gaussian_1d(
         config.num_train, mean=config.target_mean, std=config.target_std, seed=config.seed
     )
-    state, _ = create_state(config, *build_models(config), config.num_train)
-    run = open_run(config, NAME, state)
+    devices = choose_devices(config)
+    models = build_models(config, model_axis(devices))
+    state, _ = create_state(config, *models, config.num_train)
+    run = open_run(config, NAME, state, num_devices=devices)
     z_eval = evaluation_noise(run.state, config.eval_samples)
 
     def evaluate(state: GANState, epoch: int) -> dict:

@@ -33,7 +33,7 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import TrainConfig, create_state, init_state, override
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import open_run
+from jaxgan.trainer.run import choose_devices, model_axis, open_run
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply
@@ -104,10 +104,12 @@ class Config(TrainConfig):
         )
 
 
-def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
+def build_models(
+    config: Config, axis_name: str | None = None
+) -> tuple[MLPGenerator, MLPDiscriminator]:
     """G and D as configured (ReLU MLP generator; LeakyReLU or maxout discriminator)."""
     config = config.resolved()
-    g_tricks, d_tricks = config.model_tricks()
+    g_tricks, d_tricks = config.model_tricks(axis_name)
     generator = MLPGenerator(
         (2,), hidden=config.g_hidden, batch_norm=config.g_batch_norm, **g_tricks
     )
@@ -191,8 +193,10 @@ def train(config: Config) -> dict:
     config = config.resolved()
     modes, sigma = data.mixture_modes(config.dataset)
     real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
-    state, _ = create_state(config, *build_models(config), config.num_train)
-    run = open_run(config, NAME, state)
+    devices = choose_devices(config)
+    models = build_models(config, model_axis(devices))
+    state, _ = create_state(config, *models, config.num_train)
+    run = open_run(config, NAME, state, num_devices=devices)
     z_eval = evaluation_noise(run.state, config.eval_samples)
 
     def evaluate(state: GANState, epoch: int) -> dict:

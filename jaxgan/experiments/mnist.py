@@ -33,7 +33,7 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.trainer.config import create_state, override
 from jaxgan.trainer.fit import fit
 from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, write_figures
-from jaxgan.trainer.run import choose_devices, load_rows, open_run
+from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
 
 NAME = "mnist"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -92,10 +92,12 @@ class Config(ImageConfig):
         return NUM_CLASSES  # MNIST and Fashion-MNIST alike
 
 
-def build_models(config: Config) -> tuple[MLPGenerator, MLPDiscriminator]:
+def build_models(
+    config: Config, axis_name: str | None = None
+) -> tuple[MLPGenerator, MLPDiscriminator]:
     """The tutorial's generator and discriminator (widths from the config), conditional when
-    the config says so."""
-    g_tricks, d_tricks = config.model_tricks()
+    the config says so; ``axis_name``: see :func:`jaxgan.trainer.model_axis`."""
+    g_tricks, d_tricks = config.model_tricks(axis_name)
     g_labels, d_labels = config.conditioning_kwargs()
     torch_init = config.init == "torch"
     generator = MLPGenerator(
@@ -129,7 +131,7 @@ def train(config: Config) -> dict:
     )
     images, labels = train_set["image"], train_set["label"]
     evaluator = config.evaluator()
-    generator, discriminator = build_models(config)
+    generator, discriminator = build_models(config, model_axis(devices))
     state, _ = create_state(config, generator, discriminator, num_train)
     run = open_run(config, NAME, state, num_devices=devices)
     writer = run.writer

@@ -15,7 +15,7 @@ from jaxgan.trainer.config import (
     override,
 )
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import Run, choose_devices, load_rows, open_run
+from jaxgan.trainer.run import Run, choose_devices, load_rows, model_axis, open_run
 
 __all__ = [
     "ConditionalConfig",
@@ -27,6 +27,7 @@ __all__ = [
     "init_state",
     "load_rows",
     "make_optimizer",
+    "model_axis",
     "open_run",
     "override",
 ]

@@ -203,10 +203,12 @@ class TrainConfig:
         name, _, mode = self.keep_best.partition(":")
         return name, mode
 
-    def model_tricks(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Keyword arguments for the MLP G and D that carry the model-level tricks."""
+    def model_tricks(self, axis_name: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Keyword arguments for the MLP G and D that carry the model-level tricks, and the
+        data axis (:func:`jaxgan.trainer.model_axis`) their batch statistics and dropout span."""
         g = {"dropout": self.g_dropout, "dropout_at_sampling": self.g_dropout_at_sampling}
-        return g, {"spectral_norm": self.d_spectral_norm}
+        axis = {"axis_name": axis_name}
+        return {**g, **axis}, {"spectral_norm": self.d_spectral_norm, **axis}
 
     def device_share_unit(self) -> int:
         """What each device's share of a minibatch must be a multiple of (PacGAN packs)."""

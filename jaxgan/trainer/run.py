@@ -24,6 +24,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import UsageError, flag
 from jaxgan.data import DataError
 from jaxgan.parallel import (
+    AXIS,
     data_mesh,
     host_local,
     is_primary,
@@ -122,6 +123,13 @@ def choose_devices(config: TrainConfig) -> int:
             f"{', '.join(map(str, valid))} (or 0 for the most)"
         )
     return config.devices
+
+
+def model_axis(num_devices: int) -> str | None:
+    """The ``axis_name`` to build models with for ``num_devices``: the data axis when the batch
+    is split (so batch norm, minibatch statistics and dropout see the global batch), else None
+    (one device computes the same without collectives)."""
+    return AXIS if num_devices > 1 else None
 
 
 def load_rows(

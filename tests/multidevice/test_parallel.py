@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import pytest
-from conftest import write_idx_dataset
+from conftest import checkpoint_arrays, write_idx_dataset
 from jax.sharding import PartitionSpec as P
 from test_variants import run_example, tracker, tracker_step
 
@@ -23,7 +24,7 @@ from jaxgan import parallel
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import config_parser
 from jaxgan.epoch import exchange_rows, shard_rows, train_epoch
-from jaxgan.experiments import dcgan, gaussian1d
+from jaxgan.experiments import dcgan, gaussian1d, mixture2d, mnist
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, StepConfig
 from jaxgan.step import train_step
@@ -425,3 +426,62 @@ def test_a_step_of_ones_own_over_its_own_state_runs_data_parallel():
     )
     assert int(single.step) == 8 and float(metrics["mean0"][-1]) == pytest.approx(3.0, abs=0.2)
     np.testing.assert_allclose(sharded.mean, single.mean, rtol=1e-6)
+
+
+# Each experiment's defaults for one epoch of STEPS steps on 8 devices against 1: dropout
+# masks, the minibatch statistics and batch norm are the global batch's, so the runs agree to
+# rounding (before, the MNIST default's per-device dropout masks made its samples differ by
+# 0.13 after 20 steps). Longer runs drift apart chaotically: the MNIST default agrees to 4e-7
+# for 10 steps, then one rounding-level event (a unit's pre-activation or a near-zero gradient
+# component changing sign) moves its samples 3e-5 apart at step 12 and 1e-3 by step 20; the
+# ring without dropout does the same. Such drift starts at a different step for every dataset.
+STEPS = 5
+DCGAN8 = ("--batch-size", "80", "--g-width", "8", "--d-width", "8", "--eval-samples", "0")
+DEFAULT_RUNS = {
+    "gaussian1d": (gaussian1d, ["--num-train", "1000"]),
+    "mixture2d_ring": (mixture2d, ["--num-train", "1000", "--eval-samples", "100"]),
+    "mixture2d_grid": (
+        mixture2d,
+        ["--dataset", "grid", "--num-train", "1000", "--eval-samples", "100"],
+    ),
+    "mnist": (mnist, ["--data-dir", "{idx}", "--eval-samples", "0", "--batch-size", "80"]),
+    "dcgan": (dcgan, ["--dataset", "mnist", "--data-dir", "{idx}", "--image-size", "32", *DCGAN8]),
+}
+
+
+def final_samples(module, argv: list[str], workdir: Path) -> np.ndarray:
+    """G's samples (from its sampling parameters, in inference mode) of 64 fixed latent
+    vectors, from the run's newest checkpoint."""
+    config = module.Config(**vars(config_parser(module.Config, "", "").parse_args(argv)))
+    generator = module.build_models(config)[0]
+    steps = sorted((workdir / "checkpoints").iterdir(), key=lambda p: int(p.name))
+    with ocp.StandardCheckpointer() as reader:
+        raw = reader.restore(steps[-1] / "state")
+    variables = {"params": raw.get("ema_params") or raw["g"]["params"]}
+    if raw["g"].get("batch_stats"):
+        variables["batch_stats"] = raw["g"]["batch_stats"]
+    z = jax.random.normal(jax.random.key(7), (64, config.latent_dim))
+    return np.asarray(generator.apply(variables, z, train=False))
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULT_RUNS))
+def test_each_experiments_default_on_8_devices_matches_1_device(name, tmp_path):
+    """An epoch of each experiment's defaults on 8 devices and on 1 ends with the same samples
+    to 1e-5. (Parameters whose gradient is near zero can differ by up to 2 lr: Adam's first
+    update is lr * sign(g), and the sign of a component that rounding dominates is not
+    device-count invariant; such parameters barely move the samples.)"""
+    module, argv = DEFAULT_RUNS[name]
+    rng = np.random.default_rng(0)
+    idx = write_idx_dataset(
+        tmp_path / "idx", rng.integers(0, 256, (400, 28, 28), np.uint8), np.arange(400) % 10
+    )
+    samples = []
+    for devices in (1, 8):
+        workdir = tmp_path / f"d{devices}"
+        run_argv = ["--epochs", "1", "--devices", str(devices)]
+        run_argv += [a.format(idx=idx) for a in argv]
+        module.main(["--workdir", str(workdir), *run_argv])
+        assert int(checkpoint_arrays(workdir)["['step']"]) == STEPS
+        samples.append(final_samples(module, run_argv, workdir))
+    print(name, float(np.abs(samples[1] - samples[0]).max()))
+    np.testing.assert_allclose(samples[1], samples[0], atol=1e-5)
