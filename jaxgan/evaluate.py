@@ -25,6 +25,7 @@ import numpy as np
 from jaxgan import classifier, data, generate, metrics
 from jaxgan.cli import OneLineParser
 from jaxgan.state import GANState, balanced_labels, evaluation_noise, sample_latent
+from jaxgan.trainer.console import stage_bar
 from jaxgan.workdir import read_config, write_json
 
 EVAL_FILE = "eval.json"
@@ -66,8 +67,14 @@ class MNISTEvaluator:
         }
 
     def score(self, state: GANState, num: int, seed: int | None = None) -> dict:
-        """The metrics of ``num`` samples of ``state``'s G (see :func:`generated_images`)."""
-        return self(*generated_images(state, num, seed))
+        """The metrics of ``num`` samples of ``state``'s G (see :func:`generated_images`),
+        with a bar on stderr while they are sampled and scored."""
+        with stage_bar(f"evaluating {num} samples", 2) as bar:
+            images, labels = generated_images(state, num, seed)
+            bar.update()
+            result = self(images, labels)
+            bar.update()
+        return result
 
 
 def load_test_images(data_dir: str | None, tfds_data_dir: str | None = None) -> np.ndarray:

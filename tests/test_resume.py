@@ -186,6 +186,9 @@ def test_config_that_changes_the_model_or_data_is_refused(reference, tmp_path):
 def test_more_epochs_and_new_learning_rates_are_allowed(reference, tmp_path):
     workdir = tmp_path / "run"
     assert run(workdir, epochs=2).returncode == 0
+    again = run(workdir, epochs=2)
+    assert again.returncode == 0 and "is complete (2 epochs, step 40)" in again.stderr
+    assert "resuming" not in again.stderr
     result = run(workdir, "--lr-g", "1e-4", epochs=3)
     assert result.returncode == 0, result.stderr
     assert "resuming from step 40 (epoch 2)" in result.stderr

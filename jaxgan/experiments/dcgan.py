@@ -36,11 +36,10 @@ from jaxgan import data, datacache
 from jaxgan.cli import cli_main, option, require
 from jaxgan.epoch import shard_rows
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
-from jaxgan.parallel import AXIS
 from jaxgan.trainer.config import create_state, override
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, write_figures
-from jaxgan.trainer.run import choose_devices, load_rows, open_run
+from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish
+from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
 
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -267,28 +266,24 @@ def train(config: Config) -> dict[str, Any]:
     config, train_set, num_train = load_train_set(config, devices, placement)
     images, labels = train_set["image"], train_set.get("label")
     evaluator = config.evaluator()
-    generator, discriminator = build_models(config, AXIS if devices > 1 else None)
+    generator, discriminator = build_models(config, model_axis(devices))
     state, _ = create_state(config, generator, discriminator, num_train)
-    run = open_run(config, NAME, state, num_devices=devices)
-    writer = run.writer
-    grids = SampleGrids(run.state, images, labels)
-    grids.save_real(writer)
-    on_epoch = epoch_hook(config, writer, grids, evaluator)
-    train_data = {"x": images}
-    if config.conditional != "none":
-        train_data["y"] = labels
-    if placement == "device":
-        device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
-        state, summary = fit(run, device_data, on_epoch=on_epoch, num_examples=num_train)
-    else:
-        state, summary = fit(
-            run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale, num_examples=num_train
-        )
-    write_figures(writer, grids, state)
-    summary.update(num_train=num_train, image_size=config.image_size)
-    writer.summary(summary)
-    run.close()
-    return summary
+    with open_run(config, NAME, state, num_devices=devices) as run:
+        grids = SampleGrids(run.state, images, labels)
+        grids.save_real(run.writer)
+        on_epoch = epoch_hook(config, run.writer, grids, evaluator)
+        train_data = {"x": images}
+        if config.conditional != "none":
+            train_data["y"] = labels
+        if placement == "device":
+            device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
+            state, summary = fit(run, device_data, on_epoch=on_epoch, num_examples=num_train)
+        else:
+            state, summary = fit(
+                run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale,
+                num_examples=num_train,
+            )  # fmt: skip
+        return finish(run, grids, state, summary, num_train=num_train, image_size=config.image_size)
 
 
 def _scale(batch: dict) -> dict:

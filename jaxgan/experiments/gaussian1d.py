@@ -22,6 +22,7 @@ from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import TrainConfig, create_state, override
+from jaxgan.trainer.console import print_closing
 from jaxgan.trainer.fit import fit
 from jaxgan.trainer.run import choose_devices, model_axis, open_run
 
@@ -86,26 +87,25 @@ def train(config: Config) -> dict:
     devices = choose_devices(config)
     models = build_models(config, model_axis(devices))
     state, _ = create_state(config, *models, config.num_train)
-    run = open_run(config, NAME, state, num_devices=devices)
-    z_eval = evaluation_noise(run.state, config.eval_samples)
+    with open_run(config, NAME, state, num_devices=devices) as run:
+        z_eval = evaluation_noise(run.state, config.eval_samples)
 
-    def evaluate(state: GANState, epoch: int) -> dict:
-        return statistics(np.asarray(generate_samples(state, z_eval)), config)
+        def evaluate(state: GANState, epoch: int) -> dict:
+            return statistics(np.asarray(generate_samples(state, z_eval)), config)
 
-    state, summary = fit(run, real, on_epoch=evaluate)
-    fake = np.asarray(generate_samples(state, z_eval))
-    stats = statistics(fake, config)
-    summary.update(
-        stats,
-        target_mean=config.target_mean,
-        target_std=config.target_std,
-        eval_samples=config.eval_samples,
-    )
-    title = f"N({config.target_mean}, {config.target_std}²): W1 = {stats['w1']:.4f}"
-    viz.histogram_overlay(real["x"], fake, run.writer.path("histogram.png"), title=title)
-    run.writer.summary(summary)
-    run.close()
-    print(" ".join(f"{k}={stats[k]:.4f}" for k in STATISTICS))
+        state, summary = fit(run, real, on_epoch=evaluate)
+        fake = np.asarray(generate_samples(state, z_eval))
+        stats = statistics(fake, config)
+        summary.update(
+            stats,
+            target_mean=config.target_mean,
+            target_std=config.target_std,
+            eval_samples=config.eval_samples,
+        )
+        title = f"N({config.target_mean}, {config.target_std}²): W1 = {stats['w1']:.4f}"
+        viz.histogram_overlay(real["x"], fake, run.writer.path("histogram.png"), title=title)
+        run.writer.summary(summary)
+    print_closing(summary, STATISTICS, config.workdir, ["histogram.png"])
     return summary
 
 

@@ -32,6 +32,7 @@ from jaxgan.epoch import steps_per_epoch, train_epoch_body
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import TrainConfig, create_state, init_state, override
+from jaxgan.trainer.console import print_closing
 from jaxgan.trainer.fit import fit
 from jaxgan.trainer.run import choose_devices, model_axis, open_run
 
@@ -196,24 +197,29 @@ def train(config: Config) -> dict:
     devices = choose_devices(config)
     models = build_models(config, model_axis(devices))
     state, _ = create_state(config, *models, config.num_train)
-    run = open_run(config, NAME, state, num_devices=devices)
-    z_eval = evaluation_noise(run.state, config.eval_samples)
+    with open_run(config, NAME, state, num_devices=devices) as run:
+        z_eval = evaluation_noise(run.state, config.eval_samples)
 
-    def evaluate(state: GANState, epoch: int) -> dict:
-        return metrics.mode_statistics(np.asarray(generate_samples(state, z_eval)), modes, sigma)
+        def evaluate(state: GANState, epoch: int) -> dict:
+            samples = np.asarray(generate_samples(state, z_eval))
+            return metrics.mode_statistics(samples, modes, sigma)
 
-    state, summary = fit(run, real, on_epoch=evaluate)
-    fake = np.asarray(generate_samples(state, z_eval))
-    stats = metrics.mode_statistics(fake, modes, sigma)
-    summary.update(stats, dataset=config.dataset, eval_samples=config.eval_samples)
-    title = (
-        f"{config.dataset}: {stats['modes']}/{stats['num_modes']} modes, "
-        f"{100 * stats['hq_fraction']:.1f}% high quality"
+        state, summary = fit(run, real, on_epoch=evaluate)
+        fake = np.asarray(generate_samples(state, z_eval))
+        stats = metrics.mode_statistics(fake, modes, sigma)
+        summary.update(stats, dataset=config.dataset, eval_samples=config.eval_samples)
+        title = (
+            f"{config.dataset}: {stats['modes']}/{stats['num_modes']} modes, "
+            f"{100 * stats['hq_fraction']:.1f}% high quality"
+        )
+        viz.scatter_modes(fake, modes, run.writer.path("samples.png"), title=title)
+        run.writer.summary(summary)
+    print_closing(
+        summary,
+        ("modes", "num_modes", "hq_fraction", "reverse_kl"),
+        config.workdir,
+        ["samples.png"],
     )
-    viz.scatter_modes(fake, modes, run.writer.path("samples.png"), title=title)
-    run.writer.summary(summary)
-    run.close()
-    print(" ".join(f"{k}={v:.4g}" for k, v in stats.items()))
     return summary
 
 

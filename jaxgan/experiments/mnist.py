@@ -32,7 +32,7 @@ from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.trainer.config import create_state, override
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, write_figures
+from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish
 from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
 
 NAME = "mnist"
@@ -133,22 +133,15 @@ def train(config: Config) -> dict:
     evaluator = config.evaluator()
     generator, discriminator = build_models(config, model_axis(devices))
     state, _ = create_state(config, generator, discriminator, num_train)
-    run = open_run(config, NAME, state, num_devices=devices)
-    writer = run.writer
-
-    grids = SampleGrids(run.state, images, labels)
-    grids.save_real(writer)
-    on_epoch = epoch_hook(config, writer, grids, evaluator)
-    train_data = {"x": data.scale_images(jnp.asarray(images))}
-    if config.conditional != "none":
-        train_data["y"] = jnp.asarray(labels)
-    state, summary = fit(run, train_data, on_epoch=on_epoch, num_examples=num_train)
-
-    write_figures(writer, grids, state)
-    summary.update(preset=config.preset, num_train=num_train)
-    writer.summary(summary)
-    run.close()
-    return summary
+    with open_run(config, NAME, state, num_devices=devices) as run:
+        grids = SampleGrids(run.state, images, labels)
+        grids.save_real(run.writer)
+        on_epoch = epoch_hook(config, run.writer, grids, evaluator)
+        train_data = {"x": data.scale_images(jnp.asarray(images))}
+        if config.conditional != "none":
+            train_data["y"] = jnp.asarray(labels)
+        state, summary = fit(run, train_data, on_epoch=on_epoch, num_examples=num_train)
+        return finish(run, grids, state, summary, preset=config.preset, num_train=num_train)
 
 
 def main(argv=None) -> None:

@@ -38,6 +38,7 @@ from jaxgan.parallel import (
 from jaxgan.step import train_step_body
 from jaxgan.stream import host_epoch_runner
 from jaxgan.trainer.config import TrainConfig
+from jaxgan.trainer.console import ProgressLine
 from jaxgan.trainer.run import Run
 from jaxgan.workdir import jsonable
 
@@ -192,21 +193,13 @@ def fit(
             EXIT_DIVERGED,
         )
 
-    bar = tqdm(
-        range(progress["epoch"] + 1, config.epochs + 1),
-        initial=progress["epoch"],
-        total=config.epochs,
-        desc="epochs",
-        unit="epoch",
-        file=sys.stderr,
-        disable=not is_primary(),
-    )
+    bar = ProgressLine(progress["epoch"], config.epochs, enabled=is_primary())
     every = config.log_every or per_epoch
     # per-step metrics not yet logged: a window can span chunks, and a checkpoint inside it
     pending: dict[str, list[float]] = progress.get("pending", {})
     first_in_session = True
     with _stop_requests() as stop:
-        for epoch in bar:
+        for epoch in range(progress["epoch"] + 1, config.epochs + 1):
             while step < epoch * per_epoch:
                 t0 = time.perf_counter()
                 state, metrics = run_chunk(state, data)
@@ -229,7 +222,7 @@ def fit(
                 unlogged.extend(warnings)
                 for w in warnings:
                     if is_primary():
-                        tqdm.write(w["message"], file=sys.stderr)
+                        bar.write(w["message"])
                 step += chunk
                 epoch_done = step == epoch * per_epoch
                 points = list(_windows(pending, window_start, every, flush=epoch_done))
@@ -250,8 +243,7 @@ def fit(
                 unhealthy = bool(warnings) and config.stop_on_warning and not finished
                 if finished or stop or unhealthy or _save_due(config, step, epoch, epoch_done):
                     checkpointer.save(step, state, progress, metrics=last)
-                shown = {"step": str(step), **{k: f"{last[k]:.3f}" for k in metrics if k in last}}
-                bar.set_postfix(shown, **{"steps/s": f"{chunk / elapsed:.0f}"}, refresh=False)
+                bar.update(completed, step, last, chunk / elapsed if elapsed else None)
                 if unhealthy:
                     checkpointer.wait()
                     bar.close()

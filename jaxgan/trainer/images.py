@@ -17,6 +17,8 @@ from jaxgan.cli import option, require
 from jaxgan.evaluate import MNISTEvaluator, run_evaluator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import ConditionalConfig
+from jaxgan.trainer.console import print_closing
+from jaxgan.trainer.run import Run
 from jaxgan.workdir import RunWriter
 
 
@@ -139,6 +141,20 @@ def write_figures(writer: RunWriter, grids: SampleGrids, state: GANState) -> Non
         viz.metric_curve(np.array(steps), np.array(fids), "fid_mnist", writer.path("fid_curve.png"))
     viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
     viz.real_vs_fake(grids.real, grids.fake(state), writer.path("real_vs_fake.png"))
+
+
+HEADLINE = ("fid_mnist", "precision", "recall", "classes_covered", "label_accuracy")
+PICTURES = ("real_vs_fake.png", "loss_curves.png", "progress.gif", "fid_curve.png")
+
+
+def finish(run: Run, grids: SampleGrids, state: GANState, summary: dict, **extra) -> dict:
+    """The end of an image run: its figures, ``summary.json`` (with ``extra``), and the closing
+    lines on stdout (the headline numbers and where the files are); returns the summary."""
+    write_figures(run.writer, grids, state)
+    summary.update(extra)
+    run.writer.summary(summary)
+    print_closing(summary, HEADLINE, run.config.workdir, PICTURES)
+    return summary
 
 
 def epoch_hook(

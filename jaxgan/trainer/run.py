@@ -212,6 +212,13 @@ def open_run(
                 f"the run in {workdir} has trained {progress['epoch']} epochs already, more "
                 f"than --epochs {config.epochs}; give --epochs >= {progress['epoch']}"
             )
-        _report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
+        if progress["epoch"] == config.epochs:
+            _report(
+                f"the run in {workdir} is complete ({config.epochs} epochs, step {resume_step}): "
+                "nothing left to train (a larger --epochs continues it, --restart --overwrite "
+                "starts afresh)"
+            )
+        else:
+            _report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
     writer = RunWriter(workdir, config, experiment, resume_step=resume_step, enabled=is_primary())
     return Run(config, writer, checkpointer, state, progress, mesh)
