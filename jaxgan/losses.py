@@ -280,6 +280,8 @@ class GANLoss:
         (smoothing, flips) apply to the loss.
       winning_d_loss: D's loss below which the health monitor counts D as winning; None
         turns that sign off (unbounded critics).
+      exploding_d_loss: D's loss above which the monitor counts the game as out of balance
+        the other way (D far worse than at chance, or diverging); None turns it off.
 
     Example:
       >>> rpgan = GANLoss(
@@ -296,6 +298,7 @@ class GANLoss:
     weight_clip: float = 0.0
     cross_entropy: bool = False
     winning_d_loss: float | None = None
+    exploding_d_loss: float | None = None
 
     def __post_init__(self):
         for name in ("discriminator", "generator"):
@@ -306,21 +309,17 @@ class GANLoss:
                 raise ValueError(f"GANLoss {self.name!r}: {name} must be >= 0")
 
 
-# The thresholds of D "winning" (loss near zero): about 7 % of the loss at chance (2 log 2 for
-# cross-entropy, 1/4 for least squares at outputs 1/2, 2 for hinge at 0).
+# The health monitor's thresholds: D "winning" below about 7 % of its loss at chance (2 log 2
+# for cross-entropy, 1/4 for least squares at outputs 1/2, 2 for hinge at 0), the game out of
+# balance the other way above 5-8 times it (10, 2 and 10).
+_CROSS_ENTROPY = {"cross_entropy": True, "winning_d_loss": 0.1, "exploding_d_loss": 10.0}
 LOSSES: dict[str, GANLoss] = {
     loss.name: loss
     for loss in (
-        GANLoss("minimax", bce_d_loss, minimax_g_loss, cross_entropy=True, winning_d_loss=0.1),
-        GANLoss(
-            "non_saturating",
-            bce_d_loss,
-            non_saturating_g_loss,
-            cross_entropy=True,
-            winning_d_loss=0.1,
-        ),
-        GANLoss("lsgan", lsgan_d_loss, lsgan_g_loss, winning_d_loss=0.02),
-        GANLoss("hinge", hinge_d_loss, hinge_g_loss, winning_d_loss=0.1),
+        GANLoss("minimax", bce_d_loss, minimax_g_loss, **_CROSS_ENTROPY),
+        GANLoss("non_saturating", bce_d_loss, non_saturating_g_loss, **_CROSS_ENTROPY),
+        GANLoss("lsgan", lsgan_d_loss, lsgan_g_loss, winning_d_loss=0.02, exploding_d_loss=2.0),
+        GANLoss("hinge", hinge_d_loss, hinge_g_loss, winning_d_loss=0.1, exploding_d_loss=10.0),
         # The Lipschitz constraints of the WGANs: weight clipping at c = 0.01 (Arjovsky et
         # al.), the gradient penalty's λ = 10 (Gulrajani et al.).
         GANLoss("wgan", wasserstein_d_loss, hinge_g_loss, weight_clip=0.01),

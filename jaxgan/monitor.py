@@ -35,7 +35,16 @@ REMEDIES = {
     "mode_collapse": "possible mode collapse: G's samples are far less diverse than the data. "
     "Try --ema-decay 0.999, minibatch standard deviation or packing in D, a lower learning "
     "rate, or --loss wgan_gp",
+    "d_exploding": "D's loss is far above its value at chance: the networks are out of balance "
+    "or diverging. Try lower learning rates (--lr-d, --lr-g), a penalty (--r1-gamma 1) or "
+    "--loss hinge",
+    "not_improving": "the samples stopped improving: the run may be past its best (--keep-best "
+    "keeps that checkpoint), or need lower learning rates",
+    "noise": "the samples look like noise (or one pattern): training is not working; check the "
+    "data and the learning rates",
 }
+MIN_WINDOW = 10  # the shortest window a short run's monitor watches
+PATIENCE = 3  # evaluations without a new best before "not improving" is reported
 
 
 def d_winning(loss: GANLoss, d_loss: jax.Array, d_fake: jax.Array) -> jax.Array:
@@ -64,18 +73,50 @@ def diversity(fake: jax.Array, real: jax.Array) -> jax.Array:
     return mean_pairwise_distance(fake) / (mean_pairwise_distance(real) + 1e-12)
 
 
+def fitted_window(window: int, total_steps: int) -> int:
+    """The window a run of ``total_steps`` watches: ``window``, or a fifth of a run shorter
+    than five windows (at least :data:`MIN_WINDOW` steps), so a short run is watched too."""
+    return min(window, max(MIN_WINDOW, total_steps // 5))
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityWatch:
+    """What the evaluations are watched for: ``metric`` (e.g. ``"fid_mnist"``) not reaching a
+    new best for :data:`PATIENCE` evaluations in a row, and values beyond ``noise`` (samples
+    that look like noise).
+
+    Attributes:
+      metric: the evaluation's quality number.
+      mode: ``"min"`` or ``"max"``: which way is better.
+      noise: the value beyond which samples look like noise (None: not checked).
+    """
+
+    metric: str
+    mode: str = "min"
+    noise: float | None = None
+
+    def better(self, a: float, b: float) -> bool:
+        return a < b if self.mode == "min" else a > b
+
+
 @dataclasses.dataclass
 class HealthMonitor:
-    """Turns the per-step indicators into warnings.
+    """Turns the per-step indicators and the evaluations into warnings.
 
     Attributes:
       window: consecutive steps a condition must hold before it is reported.
       collapse_ratio: ``diversity`` below this counts as collapse.
-      state: consecutive counts and the warnings so far; JSON-able, saved with checkpoints.
+      exploding_d_loss: D's loss above this counts as imbalance the other way (D far worse
+        than chance: :attr:`~jaxgan.losses.GANLoss.exploding_d_loss`); None: not watched.
+      quality: what the evaluations are watched for (:class:`QualityWatch`), or None.
+      state: consecutive counts, the best evaluation and the warnings so far; JSON-able,
+        saved with checkpoints.
     """
 
     window: int = 500
     collapse_ratio: float = 0.25
+    exploding_d_loss: float | None = None
+    quality: QualityWatch | None = None
     state: dict[str, Any] = dataclasses.field(
         default_factory=lambda: {"d_winning": 0, "mode_collapse": 0, "warnings": []}
     )
@@ -83,25 +124,53 @@ class HealthMonitor:
     def update(self, first_step: int, metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         """Feeds the per-step metrics of steps ``first_step + 1, ...``; returns new warnings,
         each ``{"step", "kind", "message"}``."""
-        conditions = {}  # a step of one's own may measure neither
+        conditions = {}  # a step of one's own may measure none of them
         if "d_winning" in metrics:
             conditions["d_winning"] = np.asarray(metrics["d_winning"]) > 0.5
         if "diversity" in metrics:
             conditions["mode_collapse"] = np.asarray(metrics["diversity"]) < self.collapse_ratio
+        if "d_loss" in metrics and self.exploding_d_loss is not None:
+            conditions["d_exploding"] = np.asarray(metrics["d_loss"]) > self.exploding_d_loss
         new = []
         for kind, holds in conditions.items():
             for i, h in enumerate(holds.tolist()):
-                count = self.state[kind] + 1 if h else 0
+                count = self.state.get(kind, 0) + 1 if h else 0
                 self.state[kind] = count
                 if count == self.window:
                     step = first_step + i + 1
-                    new.append(
-                        {
-                            "step": step,
-                            "kind": kind,
-                            "message": f"warning at step {step}: {REMEDIES[kind]} "
-                            f"(held for {self.window} steps)",
-                        }
-                    )
+                    new.append(_warning(step, kind, f"held for {self.window} steps"))
         self.state["warnings"].extend(new)
         return new
+
+    def evaluated(self, step: int, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Feeds an evaluation's values at ``step``; returns new warnings (once each kind)."""
+        watch = self.quality
+        if watch is None or watch.metric not in values:
+            return []
+        value = float(values[watch.metric])
+        reported = {w["kind"] for w in self.state["warnings"]}
+        new = []
+        if watch.noise is not None and not watch.better(value, watch.noise):
+            if "noise" not in reported:
+                new.append(_warning(step, "noise", f"{watch.metric} {value:.4g}"))
+        best = self.state.get("best")
+        if best is None or watch.better(value, best["value"]):
+            self.state["best"] = {"value": value, "step": step, "since": 0}
+        else:
+            best["since"] += 1
+            if best["since"] == PATIENCE and "not_improving" not in reported:
+                detail = (
+                    f"{watch.metric} {value:.4g}, best {best['value']:.4g} at step "
+                    f"{best['step']}, {PATIENCE} evaluations ago"
+                )
+                new.append(_warning(step, "not_improving", detail))
+        self.state["warnings"].extend(new)
+        return new
+
+
+def _warning(step: int, kind: str, detail: str) -> dict[str, Any]:
+    return {
+        "step": step,
+        "kind": kind,
+        "message": f"warning at step {step}: {REMEDIES[kind]} ({detail})",
+    }

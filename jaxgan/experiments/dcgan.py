@@ -38,7 +38,7 @@ from jaxgan.epoch import shard_rows
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.trainer.config import create_state, override
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish
+from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish, quality_watch
 from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
 
 NAME = "dcgan"
@@ -275,13 +275,16 @@ def train(config: Config) -> dict[str, Any]:
         train_data = {"x": images}
         if config.conditional != "none":
             train_data["y"] = labels
+        quality = quality_watch(evaluator)
         if placement == "device":
             device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
-            state, summary = fit(run, device_data, on_epoch=on_epoch, num_examples=num_train)
+            state, summary = fit(
+                run, device_data, on_epoch=on_epoch, num_examples=num_train, quality=quality
+            )
         else:
             state, summary = fit(
                 run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale,
-                num_examples=num_train,
+                num_examples=num_train, quality=quality,
             )  # fmt: skip
         return finish(run, grids, state, summary, num_train=num_train, image_size=config.image_size)
 

@@ -32,7 +32,7 @@ from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.trainer.config import create_state, override
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish
+from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish, quality_watch
 from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
 
 NAME = "mnist"
@@ -140,7 +140,10 @@ def train(config: Config) -> dict:
         train_data = {"x": data.scale_images(jnp.asarray(images))}
         if config.conditional != "none":
             train_data["y"] = jnp.asarray(labels)
-        state, summary = fit(run, train_data, on_epoch=on_epoch, num_examples=num_train)
+        state, summary = fit(
+            run, train_data, on_epoch=on_epoch, num_examples=num_train,
+            quality=quality_watch(evaluator),
+        )  # fmt: skip
         return finish(run, grids, state, summary, preset=config.preset, num_train=num_train)
 
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from jaxgan.cli import EXIT_DIVERGED, EXIT_UNHEALTHY, TrainingStopped
 from jaxgan.epoch import StepFn, minibatches_per_step, steps_per_epoch, train_epoch
-from jaxgan.monitor import HealthMonitor
+from jaxgan.monitor import HealthMonitor, QualityWatch, fitted_window
 from jaxgan.parallel import (
     host_local,
     is_primary,
@@ -39,7 +39,7 @@ from jaxgan.step import train_step_body
 from jaxgan.stream import host_epoch_runner
 from jaxgan.trainer.config import TrainConfig
 from jaxgan.trainer.console import ProgressLine
-from jaxgan.trainer.run import Run
+from jaxgan.trainer.run import Run, report
 from jaxgan.workdir import jsonable
 
 
@@ -104,6 +104,7 @@ def fit(
     prepare: Callable[[dict], dict] | None = None,
     num_examples: int | None = None,
     step_fn: StepFn = train_step_body,
+    quality: QualityWatch | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Trains ``run.state`` from where it stands to ``run.config.epochs`` epochs.
 
@@ -121,6 +122,9 @@ def fit(
     ``config.log_every`` steps. After each epoch ``on_epoch(state, epoch)`` may evaluate and
     return more values to log. A checkpoint is saved (asynchronously) every
     ``config.checkpoint_every`` epochs or ``config.checkpoint_every_steps`` steps, and at the end.
+    The health monitor (:mod:`jaxgan.monitor`) watches the steps' measurements in windows of
+    ``config.monitor_window`` steps (a fifth of a shorter run) and the evaluations for
+    ``quality``.
 
     Raises:
       TrainingStopped: on SIGTERM/SIGINT, after finishing the chunk and saving (exit code 0);
@@ -162,8 +166,7 @@ def fit(
         )
     step = int(run.state.step)
     last: dict[str, float] = progress.get("last", {})
-    health = HealthMonitor(config.monitor_window, config.collapse_ratio)
-    health.state = progress.setdefault("monitor", health.state)
+    health = _monitor(run, per_epoch * config.epochs, quality)
 
     def summary(status: str, **extra) -> dict[str, Any]:
         timed_s = progress["timed_s"]
@@ -218,17 +221,18 @@ def fit(
                         writer.log(at, {"epoch": epoch, **values})
                     raise diverged(step + bad[0] + 1, bad[1], epoch)
                 warnings = health.update(step, metrics)
-                unlogged = progress.setdefault("unlogged_warnings", [])
-                unlogged.extend(warnings)
-                for w in warnings:
-                    if is_primary():
-                        bar.write(w["message"])
                 step += chunk
                 epoch_done = step == epoch * per_epoch
                 points = list(_windows(pending, window_start, every, flush=epoch_done))
                 if epoch_done and on_epoch:
                     extra = jsonable(on_epoch(host_local(state), epoch))
                     points[-1] = (points[-1][0], {**points[-1][1], **extra})  # one record
+                    warnings += health.evaluated(step, extra)
+                unlogged = progress.setdefault("unlogged_warnings", [])
+                unlogged.extend(warnings)
+                for w in warnings:
+                    if is_primary():
+                        bar.write(w["message"])
                 for at, values in points:
                     # a warning goes into the record of the first log point at or after it
                     kinds = [w["kind"] for w in unlogged if w["step"] <= at]
@@ -262,6 +266,27 @@ def fit(
     bar.close()
     checkpointer.wait()
     return host_local(state), summary("completed")
+
+
+def _monitor(run: Run, total_steps: int, quality: QualityWatch | None) -> HealthMonitor:
+    """The run's health monitor, its counts carried over from the checkpoint; its window fitted
+    to a short run (said once), D's exploding threshold from the state's loss."""
+    config = run.config
+    window = fitted_window(config.monitor_window, total_steps)
+    if window < config.monitor_window and not run.progress.get("monitor"):
+        report(
+            f"the health monitor watches windows of {window} steps: --monitor-window "
+            f"{config.monitor_window} is longer than a fifth of this {total_steps}-step run"
+        )
+    loss = getattr(getattr(run.state, "config", None), "loss", None)
+    health = HealthMonitor(
+        window,
+        config.collapse_ratio,
+        exploding_d_loss=getattr(loss, "exploding_d_loss", None),
+        quality=quality,
+    )
+    health.state = run.progress.setdefault("monitor", health.state)
+    return health
 
 
 def _save_due(config: TrainConfig, step: int, epoch: int, epoch_done: bool) -> bool:

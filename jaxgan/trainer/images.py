@@ -14,7 +14,8 @@ import numpy as np
 
 from jaxgan import data, viz
 from jaxgan.cli import option, require
-from jaxgan.evaluate import MNISTEvaluator, run_evaluator
+from jaxgan.evaluate import NOISE_FID, MNISTEvaluator, run_evaluator
+from jaxgan.monitor import QualityWatch
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import ConditionalConfig
 from jaxgan.trainer.console import print_closing
@@ -155,6 +156,12 @@ def finish(run: Run, grids: SampleGrids, state: GANState, summary: dict, **extra
     run.writer.summary(summary)
     print_closing(summary, HEADLINE, run.config.workdir, PICTURES)
     return summary
+
+
+def quality_watch(evaluator: MNISTEvaluator | None) -> QualityWatch | None:
+    """What the health monitor watches the evaluations for: fid_mnist not improving, or in the
+    range of an untrained generator's."""
+    return None if evaluator is None else QualityWatch("fid_mnist", "min", noise=NOISE_FID)
 
 
 def epoch_hook(

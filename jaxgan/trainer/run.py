@@ -72,7 +72,8 @@ class Run:
         self.close()
 
 
-def _report(line: str) -> None:
+def report(line: str) -> None:
+    """A line on stderr from the primary process."""
     if is_primary():
         print(line, file=sys.stderr, flush=True)
 
@@ -106,7 +107,7 @@ def choose_devices(config: TrainConfig) -> int:
     valid = [n for n in range(1, available + 1) if config.batch_size % (n * unit) == 0]
     if config.devices == 0:
         if valid[-1] < available:
-            _report(
+            report(
                 f"training on {valid[-1]} of the {available} devices: the most that divide "
                 f"--batch-size {config.batch_size}" + (f" into packs of {unit}" if unit > 1 else "")
             )
@@ -197,7 +198,7 @@ def open_run(
     target = state if mesh is None else to_global(state, replicated(mesh))
     try:
         # the options were checked against config.json, which knows what may change
-        restored = checkpointer.restore(target, report=_report, check_settings=False)
+        restored = checkpointer.restore(target, report=report, check_settings=False)
     except DataError:
         checkpointer.close()
         raise
@@ -213,12 +214,12 @@ def open_run(
                 f"than --epochs {config.epochs}; give --epochs >= {progress['epoch']}"
             )
         if progress["epoch"] == config.epochs:
-            _report(
+            report(
                 f"the run in {workdir} is complete ({config.epochs} epochs, step {resume_step}): "
                 "nothing left to train (a larger --epochs continues it, --restart --overwrite "
                 "starts afresh)"
             )
         else:
-            _report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
+            report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
     writer = RunWriter(workdir, config, experiment, resume_step=resume_step, enabled=is_primary())
     return Run(config, writer, checkpointer, state, progress, mesh)
