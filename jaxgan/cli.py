@@ -108,6 +108,28 @@ def config_parser(config_cls: type, prog: str, description: str) -> argparse.Arg
     return parser
 
 
+# Options naming data: stored absolute, so evaluate, generate and a resume find the data from
+# any directory (the workdir stays as given).
+PATH_OPTIONS = ("data_dir", "tfds_data_dir", "data_cache")
+
+
+def absolute_paths(config):
+    """``config`` with its :data:`PATH_OPTIONS` made absolute (``~`` expanded)."""
+    paths = {
+        name: os.path.abspath(os.path.expanduser(getattr(config, name)))
+        for name in PATH_OPTIONS
+        if getattr(config, name, None) is not None
+    }
+    return dataclasses.replace(config, **paths) if paths else config
+
+
+def same_path(a: str | None, b: str | None) -> bool:
+    """Whether two spellings of a path name the same place (both None counts)."""
+    if a is None or b is None:
+        return a == b
+    return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+
+
 def cli_main(
     name: str,
     config_cls: type,
@@ -132,7 +154,7 @@ def cli_main(
         parser.set_defaults(**config_cls.PRESETS[preset])
     args = parser.parse_args(argv)
     try:
-        config = config_cls(**vars(args))
+        config = absolute_paths(config_cls(**vars(args)))
         config.validate()
         pod = None if config.distributed else tpu_pod_environment()
         if pod:

@@ -318,3 +318,23 @@ def test_torch_init_draws_the_pytorch_linear_layers_uniforms():
     flax_first = flax_d.init(jax.random.key(0), np.zeros((2, 28, 28, 1)), train=False)
     assert np.all(flax_first["params"]["Dense_0"]["bias"] == 0)
     assert np.var(flax_first["params"]["Dense_0"]["kernel"]) == pytest.approx(1 / 784, rel=0.05)
+
+
+def test_a_relative_data_dir_is_stored_absolute_and_another_spelling_resumes(
+    tmp_path, tiny_mnist, monkeypatch, capsys
+):
+    """Trained from one directory with a relative --data-dir; resumed from another with
+    another spelling of it; sampled and evaluated from a third."""
+    monkeypatch.chdir(tiny_mnist.parent)
+    workdir = tmp_path / "run"
+    common = ["--workdir", str(workdir), "--eval-samples", "10", "--batch-size", "50"]
+    mnist.main([*common, "--data-dir", "idx", "--epochs", "1"])
+    recorded = json.loads((workdir / "config.json").read_text())["data_dir"]
+    assert recorded == str(tiny_mnist)
+    monkeypatch.chdir(tmp_path)
+    mnist.main([*common, "--data-dir", str(tiny_mnist / ".." / "idx"), "--epochs", "2"])
+    assert "resuming from step 4 (epoch 1)" in capsys.readouterr().err
+    monkeypatch.chdir("/")
+    generate.main(["--workdir", str(workdir), "--num", "4", "--out", str(tmp_path / "g.png")])
+    evaluate.main(["--workdir", str(workdir), "--num", "10"])
+    assert json.loads((workdir / "eval.json").read_text())["num_fake"] == 10

@@ -21,7 +21,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.cli import UsageError, flag
+from jaxgan.cli import PATH_OPTIONS, UsageError, flag, same_path
 from jaxgan.data import DataError
 from jaxgan.parallel import (
     AXIS,
@@ -87,7 +87,10 @@ def _changed_fields(previous: dict[str, Any], config: TrainConfig, experiment: s
     changed = []
     for name in sorted(previous.keys() | current.keys()):
         before = previous.get(name, defaults.get(name))
-        if name in config.RESUME_SAFE or before == current.get(name):
+        after = current.get(name)
+        if name in config.RESUME_SAFE or before == after:
+            continue
+        if name in PATH_OPTIONS and same_path(before, after):  # another spelling
             continue
         label = "experiment" if name == "experiment" else f"--{flag(name)}"
         changed.append(f"{label} {before!r} -> {current.get(name)!r}")
