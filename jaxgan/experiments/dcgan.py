@@ -36,10 +36,10 @@ from jaxgan import data, datacache
 from jaxgan.cli import cli_main, option, require
 from jaxgan.epoch import shard_rows
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
-from jaxgan.trainer.config import create_state, override
+from jaxgan.trainer.config import override
 from jaxgan.trainer.fit import fit
 from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish, quality_watch
-from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
+from jaxgan.trainer.run import choose_devices, load_rows, open_experiment
 
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -266,9 +266,7 @@ def train(config: Config) -> dict[str, Any]:
     config, train_set, num_train = load_train_set(config, devices, placement)
     images, labels = train_set["image"], train_set.get("label")
     evaluator = config.evaluator()
-    generator, discriminator = build_models(config, model_axis(devices))
-    state, _ = create_state(config, generator, discriminator, num_train)
-    with open_run(config, NAME, state, num_devices=devices) as run:
+    with open_experiment(config, NAME, build_models, num_train, devices) as run:
         grids = SampleGrids(run.state, images, labels)
         grids.save_real(run.writer)
         on_epoch = epoch_hook(config, run.writer, grids, evaluator)

@@ -21,10 +21,10 @@ from jaxgan import data, metrics, viz
 from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
-from jaxgan.trainer.config import TrainConfig, create_state, override
+from jaxgan.trainer.config import TrainConfig, override
 from jaxgan.trainer.console import print_closing
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import choose_devices, model_axis, open_run
+from jaxgan.trainer.run import open_experiment
 
 NAME = "gaussian1d"
 STATISTICS = ("mean", "std", "skew", "kurtosis", "w1")
@@ -84,10 +84,7 @@ def train(config: Config) -> dict:
     real = data.gaussian_1d(
         config.num_train, mean=config.target_mean, std=config.target_std, seed=config.seed
     )
-    devices = choose_devices(config)
-    models = build_models(config, model_axis(devices))
-    state, _ = create_state(config, *models, config.num_train)
-    with open_run(config, NAME, state, num_devices=devices) as run:
+    with open_experiment(config, NAME, build_models, config.num_train) as run:
         z_eval = evaluation_noise(run.state, config.eval_samples)
 
         def evaluate(state: GANState, epoch: int) -> dict:

@@ -31,10 +31,10 @@ from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.epoch import steps_per_epoch, train_epoch_body
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
-from jaxgan.trainer.config import TrainConfig, create_state, init_state, override
+from jaxgan.trainer.config import TrainConfig, init_state, override
 from jaxgan.trainer.console import print_closing
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import choose_devices, model_axis, open_run
+from jaxgan.trainer.run import open_experiment
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply
@@ -194,10 +194,7 @@ def train(config: Config) -> dict:
     config = config.resolved()
     modes, sigma = data.mixture_modes(config.dataset)
     real = data.gaussian_mixture(config.dataset, config.num_train, seed=config.seed)
-    devices = choose_devices(config)
-    models = build_models(config, model_axis(devices))
-    state, _ = create_state(config, *models, config.num_train)
-    with open_run(config, NAME, state, num_devices=devices) as run:
+    with open_experiment(config, NAME, build_models, config.num_train) as run:
         z_eval = evaluation_noise(run.state, config.eval_samples)
 
         def evaluate(state: GANState, epoch: int) -> dict:

@@ -30,10 +30,10 @@ import numpy as np
 from jaxgan import data
 from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.trainer.config import create_state, override
+from jaxgan.trainer.config import override
 from jaxgan.trainer.fit import fit
 from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish, quality_watch
-from jaxgan.trainer.run import choose_devices, load_rows, model_axis, open_run
+from jaxgan.trainer.run import choose_devices, load_rows, open_experiment
 
 NAME = "mnist"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -131,9 +131,7 @@ def train(config: Config) -> dict:
     )
     images, labels = train_set["image"], train_set["label"]
     evaluator = config.evaluator()
-    generator, discriminator = build_models(config, model_axis(devices))
-    state, _ = create_state(config, generator, discriminator, num_train)
-    with open_run(config, NAME, state, num_devices=devices) as run:
+    with open_experiment(config, NAME, build_models, num_train, devices) as run:
         grids = SampleGrids(run.state, images, labels)
         grids.save_real(run.writer)
         on_epoch = epoch_hook(config, run.writer, grids, evaluator)

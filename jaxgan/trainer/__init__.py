@@ -15,7 +15,14 @@ from jaxgan.trainer.config import (
     override,
 )
 from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import Run, choose_devices, load_rows, model_axis, open_run
+from jaxgan.trainer.run import (
+    Run,
+    choose_devices,
+    load_rows,
+    model_axis,
+    open_experiment,
+    open_run,
+)
 
 __all__ = [
     "ConditionalConfig",
@@ -28,6 +35,7 @@ __all__ = [
     "load_rows",
     "make_optimizer",
     "model_axis",
+    "open_experiment",
     "open_run",
     "override",
 ]

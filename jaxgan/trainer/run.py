@@ -33,7 +33,7 @@ from jaxgan.parallel import (
     sync_processes,
     to_global,
 )
-from jaxgan.trainer.config import TrainConfig
+from jaxgan.trainer.config import TrainConfig, create_state
 from jaxgan.workdir import CHECKPOINT_DIR, RunWriter, clear_run, config_record, read_config
 
 
@@ -127,6 +127,22 @@ def choose_devices(config: TrainConfig) -> int:
             f"{', '.join(map(str, valid))} (or 0 for the most)"
         )
     return config.devices
+
+
+def open_experiment(
+    config: TrainConfig,
+    experiment: str,
+    build_models: Callable[..., tuple[Any, Any]],
+    num_examples: int,
+    num_devices: int | None = None,
+) -> Run:
+    """The run set-up every experiment shares: the devices (:func:`choose_devices`, unless
+    given), ``build_models(config, axis_name)`` for them, the initial state for
+    ``num_examples`` training examples, and the opened (possibly resumed) run."""
+    devices = num_devices or choose_devices(config)
+    models = build_models(config, model_axis(devices))
+    state, _ = create_state(config, *models, num_examples)
+    return open_run(config, experiment, state, num_devices=devices)
 
 
 def model_axis(num_devices: int) -> str | None:
