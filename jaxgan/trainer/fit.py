@@ -165,17 +165,17 @@ def fit(
             run.mesh, config.batch_size, num_examples, chunk_arg, step_fn
         )
     step = int(run.state.step)
-    last: dict[str, float] = progress.get("last", {})
+    last: dict[str, float] = progress.last
     health = _monitor(run, per_epoch * config.epochs, quality)
 
     def summary(status: str, **extra) -> dict[str, Any]:
-        timed_s = progress["timed_s"]
+        timed_s = progress.timed_s
         return {
             "status": status,
-            "epochs": progress["epoch"],
+            "epochs": progress.epoch,
             "steps": step,
-            "wall_s": progress["wall_s"],
-            "train_steps_per_s": progress["timed_steps"] / timed_s if timed_s else None,
+            "wall_s": progress.wall_s,
+            "train_steps_per_s": progress.timed_steps / timed_s if timed_s else None,
             "warnings": health.state["warnings"],
             **last,
             **extra,
@@ -196,22 +196,22 @@ def fit(
             EXIT_DIVERGED,
         )
 
-    bar = ProgressLine(progress["epoch"], config.epochs, enabled=is_primary())
+    bar = ProgressLine(progress.epoch, config.epochs, enabled=is_primary())
     every = config.log_every or per_epoch
     # per-step metrics not yet logged: a window can span chunks, and a checkpoint inside it
-    pending: dict[str, list[float]] = progress.get("pending", {})
+    pending = progress.pending
     first_in_session = True
     with _stop_requests() as stop:
-        for epoch in range(progress["epoch"] + 1, config.epochs + 1):
+        for epoch in range(progress.epoch + 1, config.epochs + 1):
             while step < epoch * per_epoch:
                 t0 = time.perf_counter()
                 state, metrics = run_chunk(state, data)
                 metrics = jax.device_get(host_local(metrics))
                 elapsed = time.perf_counter() - t0
-                progress["wall_s"] += elapsed
+                progress.wall_s += elapsed
                 if not first_in_session:  # a session's first dispatch includes compilation
-                    progress["timed_steps"] += chunk
-                    progress["timed_s"] += elapsed
+                    progress.timed_steps += chunk
+                    progress.timed_s += elapsed
                 first_in_session = False
                 window_start = step - len(next(iter(pending.values()), []))
                 for k, v in metrics.items():
@@ -228,7 +228,7 @@ def fit(
                     extra = jsonable(on_epoch(host_local(state), epoch))
                     points[-1] = (points[-1][0], {**points[-1][1], **extra})  # one record
                     warnings += health.evaluated(step, extra)
-                unlogged = progress.setdefault("unlogged_warnings", [])
+                unlogged = progress.unlogged_warnings
                 unlogged.extend(warnings)
                 for w in warnings:
                     if is_primary():
@@ -242,11 +242,11 @@ def fit(
                     )
                     last = {**last, **values}
                 completed = epoch if epoch_done else epoch - 1
-                progress.update(epoch=completed, last=last, pending=pending)
+                progress.epoch, progress.last = completed, last
                 finished = epoch_done and epoch == config.epochs
                 unhealthy = bool(warnings) and config.stop_on_warning and not finished
                 if finished or stop or unhealthy or _save_due(config, step, epoch, epoch_done):
-                    checkpointer.save(step, state, progress, metrics=last)
+                    checkpointer.save(step, state, progress.to_json(), metrics=last)
                 bar.update(completed, step, last, chunk / elapsed if elapsed else None)
                 if unhealthy:
                     checkpointer.wait()
@@ -273,7 +273,7 @@ def _monitor(run: Run, total_steps: int, quality: QualityWatch | None) -> Health
     to a short run (said once), D's exploding threshold from the state's loss."""
     config = run.config
     window = fitted_window(config.monitor_window, total_steps)
-    if window < config.monitor_window and not run.progress.get("monitor"):
+    if window < config.monitor_window and not run.progress.monitor:
         report(
             f"the health monitor watches windows of {window} steps: --monitor-window "
             f"{config.monitor_window} is longer than a fifth of this {total_steps}-step run"
@@ -285,7 +285,9 @@ def _monitor(run: Run, total_steps: int, quality: QualityWatch | None) -> Health
         exploding_d_loss=getattr(loss, "exploding_d_loss", None),
         quality=quality,
     )
-    health.state = run.progress.setdefault("monitor", health.state)
+    if not run.progress.monitor:
+        run.progress.monitor = health.state
+    health.state = run.progress.monitor
     return health
 
 

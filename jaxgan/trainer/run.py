@@ -38,6 +38,39 @@ from jaxgan.workdir import CHECKPOINT_DIR, RunWriter, clear_run, config_record, 
 
 
 @dataclasses.dataclass
+class Progress:
+    """What the training loop keeps on the host and checkpoints with the state (as JSON).
+
+    Attributes:
+      epoch: epochs completed.
+      wall_s: training time over all sessions.
+      timed_steps, timed_s: steps and time for the throughput (compilation excluded).
+      last: the latest logged values.
+      pending: per-step metrics not yet logged (a log window can span a checkpoint).
+      monitor: the health monitor's counts, best evaluation and warnings.
+      unlogged_warnings: warnings not yet written to a log point.
+    """
+
+    epoch: int = 0
+    wall_s: float = 0.0
+    timed_steps: int = 0
+    timed_s: float = 0.0
+    last: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pending: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    monitor: dict[str, Any] = dataclasses.field(default_factory=dict)
+    unlogged_warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Progress:
+        """From a checkpoint's record (one written before a field existed has its default)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+
+@dataclasses.dataclass
 class Run:
     """A workdir opened for training.
 
@@ -47,10 +80,7 @@ class Run:
       checkpointer: its checkpoints.
       state: the state to train from: initial, or restored from the latest checkpoint; a
         local copy in this process (``fit`` places it on the mesh).
-      progress: what the loop keeps on the host and checkpoints with the state: ``epoch``
-        (completed), ``wall_s`` (training time over all sessions), ``timed_steps``/``timed_s``
-        (for the throughput, compilation excluded), ``last`` (the latest logged values),
-        ``monitor`` (the health monitor's counts and warnings).
+      progress: what the loop keeps on the host and checkpoints with the state.
       mesh: the devices that split each batch (None: one device).
     """
 
@@ -58,7 +88,7 @@ class Run:
     writer: RunWriter
     checkpointer: Checkpointer
     state: Any
-    progress: dict[str, Any]
+    progress: Progress
     mesh: Mesh | None = None
 
     def close(self) -> None:
@@ -221,24 +251,24 @@ def open_run(
     except DataError:
         checkpointer.close()
         raise
-    progress: dict[str, Any] = {"epoch": 0, "wall_s": 0.0, "timed_steps": 0, "timed_s": 0.0}
+    progress = Progress()
     resume_step = None
     if restored is not None:
-        state, progress = host_local(restored[0]), restored[1]
+        state, progress = host_local(restored[0]), Progress.from_json(restored[1])
         resume_step = int(state.step)
-        if progress["epoch"] > config.epochs:
+        if progress.epoch > config.epochs:
             checkpointer.close()
             raise UsageError(
-                f"the run in {workdir} has trained {progress['epoch']} epochs already, more "
-                f"than --epochs {config.epochs}; give --epochs >= {progress['epoch']}"
+                f"the run in {workdir} has trained {progress.epoch} epochs already, more "
+                f"than --epochs {config.epochs}; give --epochs >= {progress.epoch}"
             )
-        if progress["epoch"] == config.epochs:
+        if progress.epoch == config.epochs:
             report(
                 f"the run in {workdir} is complete ({config.epochs} epochs, step {resume_step}): "
                 "nothing left to train (a larger --epochs continues it, --restart --overwrite "
                 "starts afresh)"
             )
         else:
-            report(f"resuming from step {resume_step} (epoch {progress['epoch']}) in {workdir}")
+            report(f"resuming from step {resume_step} (epoch {progress.epoch}) in {workdir}")
     writer = RunWriter(workdir, config, experiment, resume_step=resume_step, enabled=is_primary())
     return Run(config, writer, checkpointer, state, progress, mesh)
