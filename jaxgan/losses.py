@@ -166,6 +166,68 @@ def wasserstein_d_loss(real_logits: Array, fake_logits: Array) -> Array:
     return jnp.mean(fake_logits) - jnp.mean(real_logits)
 
 
+def rpgan_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """Relativistic pairing discriminator loss (Jolicoeur-Martineau 2018; R3GAN's form, Huang
+    et al. 2024): ``E[softplus(D(G(z)) - D(x))]``, each real sample paired with a fake one.
+
+    D must score each real sample above its partner; unlike the classic loss, G can move the
+    decision only relative to the data, which removes a source of mode dropping.
+
+    Args:
+      real_logits: D's raw outputs on real samples, ``[n]``.
+      fake_logits: D's raw outputs on generated samples, ``[n]`` (paired by position).
+
+    Returns:
+      The scalar loss; ``log 2`` at the fixed point ``D(x) = D(G(z))``.
+    """
+    return jnp.mean(jax.nn.softplus(fake_logits - real_logits))
+
+
+def rpgan_g_loss(fake_logits: Array, real_logits: Array) -> Array:
+    """Relativistic pairing generator loss: ``E[softplus(D(x) - D(G(z)))]`` (pairs as in
+    :func:`rpgan_d_loss`).
+
+    Args:
+      fake_logits: D's raw outputs on generated samples, ``[n]``.
+      real_logits: D's raw outputs on real samples, ``[n]``.
+
+    Returns:
+      The scalar loss; ``log 2`` at the fixed point.
+    """
+    return jnp.mean(jax.nn.softplus(real_logits - fake_logits))
+
+
+def ragan_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """Relativistic average discriminator loss (RaGAN, Jolicoeur-Martineau 2018):
+    ``E[softplus(-(D(x) - E D(G(z))))] + E[softplus(D(G(z)) - E D(x))]``: each real sample
+    judged against the average fake, each fake against the average real.
+
+    Args:
+      real_logits: D's raw outputs on real samples.
+      fake_logits: D's raw outputs on generated samples.
+
+    Returns:
+      The scalar loss; ``2 log 2`` at the fixed point.
+    """
+    real_vs = real_logits - jnp.mean(fake_logits)
+    fake_vs = fake_logits - jnp.mean(real_logits)
+    return jnp.mean(jax.nn.softplus(-real_vs)) + jnp.mean(jax.nn.softplus(fake_vs))
+
+
+def ragan_g_loss(fake_logits: Array, real_logits: Array) -> Array:
+    """Relativistic average generator loss: the discriminator loss with real and fake
+    swapped, ``E[softplus(-(D(G(z)) - E D(x)))] + E[softplus(D(x) - E D(G(z)))]``.
+
+    Args:
+      fake_logits: D's raw outputs on generated samples.
+      real_logits: D's raw outputs on real samples.
+
+    Returns:
+      The scalar loss; ``2 log 2`` at the fixed point.
+    """
+    return ragan_d_loss(fake_logits, real_logits)
+
+
 def soft_bce_d_loss(
     real_logits: Array, fake_logits: Array, real_targets: Array, fake_targets: Array
 ) -> Array:
@@ -322,6 +384,9 @@ LOSSES: dict[str, GANLoss] = {
         GANLoss("hinge", hinge_d_loss, hinge_g_loss, winning_d_loss=0.1, exploding_d_loss=10.0),
         # The Lipschitz constraints of the WGANs: weight clipping at c = 0.01 (Arjovsky et
         # al.), the gradient penalty's λ = 10 (Gulrajani et al.).
+        # Relativistic: D's loss is log 2 (rpgan) or 2 log 2 (ragan) at the fixed point.
+        GANLoss("rpgan", rpgan_d_loss, rpgan_g_loss, winning_d_loss=0.05, exploding_d_loss=5.0),
+        GANLoss("ragan", ragan_d_loss, ragan_g_loss, winning_d_loss=0.1, exploding_d_loss=10.0),
         GANLoss("wgan", wasserstein_d_loss, hinge_g_loss, weight_clip=0.01),
         GANLoss("wgan_gp", wasserstein_d_loss, hinge_g_loss, gp_weight=10.0),
     )

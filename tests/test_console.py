@@ -30,7 +30,7 @@ def test_the_progress_line_shows_the_six_figures_in_order_within_80_columns(
     assert text.startswith(f"{epoch}/{epochs}") and f"step {step}" in text
     assert ("steps/s" in text) == (rate is not None)
     assert "diversity" not in text  # the rest goes to the logs
-    if values is TYPICAL:  # (a bar of the epochs fills what room is left, if any)
+    if values is TYPICAL:
         assert "d_loss 1.23 g_loss 0.789 D(x) 0.53 D(G(z)) 0.48" in text
 
 

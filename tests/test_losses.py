@@ -24,7 +24,28 @@ D_CASES = [
     (losses.hinge_d_loss, [0.5, 3.0], [0.5, -3.0], 0.25 + 0.75),
     (losses.wasserstein_d_loss, [2.0, 4.0], [-1.0, 0.0], -0.5 - 3.0),
     (losses.wasserstein_d_loss, [0.0], [0.0], 0.0),
+    (losses.rpgan_d_loss, [0.7, -2.0], [0.7, -2.0], math.log(2)),  # the fixed point
+    (losses.rpgan_d_loss, [2.0, 0.0], [1.0, -1.0], SP(-1.0)),
+    (losses.ragan_d_loss, [0.4, 0.4], [0.4, 0.4], 2 * math.log(2)),  # its fixed point
+    # mean fake 0, mean real 1: (SP(-2) + SP(0)) / 2 + (SP(0) + SP(-2)) / 2
+    (losses.ragan_d_loss, [2.0, 0.0], [1.0, -1.0], SP(-2.0) + SP(0.0)),
 ]
+
+# Relativistic G losses: (loss, real logits, fake logits, expected).
+RELATIVISTIC_G_CASES = [
+    (losses.rpgan_g_loss, [0.7, -2.0], [0.7, -2.0], math.log(2)),
+    (losses.rpgan_g_loss, [2.0, 0.0], [1.0, -1.0], SP(1.0)),
+    (losses.ragan_g_loss, [0.4, 0.4], [0.4, 0.4], 2 * math.log(2)),
+    # (SP(-(1 - 1)) + SP(-(-1 - 1))) / 2 + (SP(2 - 0) + SP(0 - 0)) / 2
+    (losses.ragan_g_loss, [2.0, 0.0], [1.0, -1.0], SP(0.0) + SP(2.0)),
+]
+
+
+@pytest.mark.parametrize(("fn", "real", "fake", "expected"), RELATIVISTIC_G_CASES)
+def test_relativistic_generator_losses_match_hand_values(fn, real, fake, expected):
+    value = float(fn(jnp.array(fake), jnp.array(real)))
+    assert value == pytest.approx(expected, rel=1e-6)
+
 
 G_CASES = [
     (losses.non_saturating_g_loss, [0.0], math.log(2)),
@@ -64,7 +85,7 @@ def test_gradient_signs(name):
     loss = losses.get_loss(name)
     real, fake = jnp.array([0.3]), jnp.array([0.3])
     d_real, d_fake = jax.grad(loss.discriminator, argnums=(0, 1))(real, fake)
-    g_fake = jax.grad(loss.generator)(fake)
+    g_fake = jax.grad(loss.generator)(fake, real)  # relativistic ones read the real logits
     assert d_real[0] < 0 < d_fake[0]
     assert g_fake[0] < 0
 

@@ -1,9 +1,10 @@
 """What a run shows on the terminal: one progress line of the figures that matter, a line when
 an evaluation runs, and the run's closing lines.
 
-The progress line keeps a stable order within 80 columns (:data:`WIDTH`): the epoch, the step,
-``d_loss``, ``g_loss``, ``D(x)``, ``D(G(z))`` and steps/s, then a bar in what room is left;
-every other metric goes to the logs only.
+The progress line keeps a stable order within 80 columns (:data:`WIDTH`): the epoch (of the
+run's epochs), the step, ``d_loss``, ``g_loss``, ``D(x)``, ``D(G(z))`` and steps/s; every other
+metric goes to the logs only. (No drawn bar: with these six figures it would have a handful of
+columns, appearing and vanishing as the numbers change width.)
 """
 
 from __future__ import annotations
@@ -35,18 +36,13 @@ def _shown(name: str, value: float) -> str:
 def progress_text(
     epoch: int, epochs: int, step: int, values: Mapping[str, float], rate: float | None
 ) -> str:
-    """The progress line: figures first, then a bar of the epochs filling the rest of
-    :data:`WIDTH` when at least 6 columns are left."""
+    """The progress line: ``epoch/epochs``, the step and the figures, at most :data:`WIDTH`
+    columns for any value below 1e100."""
     parts = [f"{epoch}/{epochs}", f"step {step}"]
     parts += [f"{label} {_shown(name, values[name])}" for name, label in SHOWN if name in values]
     if rate is not None:
         parts.append(f"{rate:.0f} steps/s")
-    text = " ".join(parts)
-    room = WIDTH - len(text) - 3  # " [" + "]"
-    if room >= 6:
-        filled = round(room * epoch / max(epochs, 1))
-        text = f"{parts[0]} [{'#' * filled}{'.' * (room - filled)}] {' '.join(parts[1:])}"
-    return text
+    return " ".join(parts)
 
 
 class ProgressLine:
