@@ -3,13 +3,13 @@ options, and the contract every program keeps: bad input is one line on stderr a
 2, no traceback; a run that stops early exits with its own code.
 
 An experiment declares its options as dataclass fields with :func:`option` (help text, allowed
-values) and runs as ``cli_main(__name__, Config, train, description)``.
+values) and runs as ``cli_main(NAME, Config, train, description)``.
 
 Why not tyro or simple-parsing (the latter ships with tensorflow-datasets): both turn a
-dataclass into a parser well, but print multi-line usage dumps and tracebacks on bad values,
-and neither knows presets (``--preset tutorial`` setting defaults that explicit options still
-override); keeping argparse behind :class:`OneLineParser` gives the one-line, exit-2 contract
-in a hundred lines.
+dataclass into a parser well, but report bad values in their own multi-line formats, and
+neither has presets (``--preset tutorial`` setting defaults that explicit options still
+override); argparse behind :class:`OneLineParser` keeps the one-line, exit-2 contract with a
+few dozen lines of our own.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ class TrainingStopped(Exception):
 
 
 EXIT_DIVERGED = 3
-
-
 EXIT_UNHEALTHY = 4  # --stop-on-warning stopped the run (state saved)
 
 

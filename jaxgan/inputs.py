@@ -72,18 +72,12 @@ class ClassConditional:
 
     num_classes: int
     reads: ClassVar[tuple[str, ...]] = ("y",)
+    d_terms: ClassVar[tuple] = ()
+    g_terms: ClassVar[tuple] = ()
 
     def __post_init__(self):
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ValueError(f"a conditional GAN needs num_classes >= 2, got {self.num_classes}")
-
-    @property
-    def d_terms(self) -> tuple:
-        return ()
-
-    @property
-    def g_terms(self) -> tuple:
-        return ()
 
     def real_condition(self, batch: dict[str, Array]) -> Array:
         if "y" not in batch:

@@ -1,7 +1,7 @@
 """Training-health monitor: says when a GAN run is failing, while it runs.
 
 Two per-step indicators are computed inside the compiled step (so they cost no extra
-device-to-host transfer: they come back with the step's other metrics):
+device-to-host transfer: they come back with the step's other metrics), beside D's loss:
 
 - ``d_winning`` (0 or 1): D's loss near zero and, for the cross-entropy losses, D(G(z)) near
   zero: D separates real from fake so well that G's gradients vanish;
@@ -11,8 +11,11 @@ device-to-host transfer: they come back with the step's other metrics):
 :class:`HealthMonitor` watches them on the host: a condition that holds for ``window``
 consecutive steps raises one warning (again only after it has cleared), naming likely
 remedies. ``d_winning`` uses the loss's own threshold
-(:attr:`~jaxgan.losses.GANLoss.winning_d_loss`); the Wasserstein critics' losses are unbounded
-and have none.
+(:attr:`~jaxgan.losses.GANLoss.winning_d_loss`), and D's loss above
+:attr:`~jaxgan.losses.GANLoss.exploding_d_loss` is the imbalance the other way (``d_exploding``);
+the Wasserstein critics' losses are unbounded and have neither. A run's evaluations are watched
+too (:class:`QualityWatch`): for samples that score like noise, and for no new best in
+:data:`PATIENCE` evaluations.
 """
 
 from __future__ import annotations

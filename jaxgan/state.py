@@ -144,6 +144,22 @@ class StepConfig:
         return cls(loss=loss, d_terms=d_terms, **settings)
 
     @property
+    def all_d_terms(self) -> tuple:
+        """D's terms in the order added: the config's, then the inputs' (AC-GAN's class loss)."""
+        return (*self.d_terms, *self.inputs.d_terms)
+
+    @property
+    def all_g_terms(self) -> tuple:
+        """G's terms in the order added: the config's, then the inputs'."""
+        return (*self.g_terms, *self.inputs.g_terms)
+
+    @property
+    def reads(self) -> set[str]:
+        """The batch entries besides ``"x"`` that the inputs and the terms read."""
+        terms = (*self.all_d_terms, *self.all_g_terms)
+        return {*self.inputs.reads, *(r for t in terms for r in getattr(t, "reads", ()))}
+
+    @property
     def num_classes(self) -> int:
         """The labels' number of classes of a class-conditional step, else 0."""
         return getattr(self.inputs, "num_classes", 0)

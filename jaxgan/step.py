@@ -17,6 +17,8 @@ its own step from the same pieces (:func:`generate`, :func:`judge`, :func:`updat
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -38,8 +40,8 @@ Array = jax.Array
 # Folded into an update's key for the tricks' randomness (instance noise, targets, the terms'
 # draws): the keys the plain update splits stay as they were, and so do its numbers.
 TRICK_STREAM = 7
-REAL_IN_G_STREAM = 9
-ONE_DEVICE = DataAxis()  # D's view of the real minibatch inside G's update (relativistic losses)
+REAL_IN_G_STREAM = 9  # D's view of the real minibatch inside G's update (relativistic losses)
+ONE_DEVICE = DataAxis()
 
 
 def minibatches(batch: Batch, k: int, reads: set[str]) -> Batch:
@@ -110,7 +112,7 @@ def d_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
     real_c, fake_c = inputs.real_condition(batch), inputs.fake_condition(key, batch, axis, n)
     z = axis.rows(z_key, n, lambda k, rows: sample_latent(k, rows, cfg))
     fake = generate(state.g, state.g.params, z, fake_c, inputs, g_key, axis)[0]
-    real_in = noisy(state, jax.lax.stop_gradient(real), trick_keys[0], axis)
+    real_in = noisy(state, real, trick_keys[0], axis)
     fake_in = noisy(state, jax.lax.stop_gradient(fake), trick_keys[1], axis)
 
     def loss_fn(params):
@@ -133,7 +135,7 @@ def d_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
             critic(real_c), critic(fake_c), real_in, fake_in, real_out, fake_out, real_c,
             fake_c, batch, trick_keys[3], axis,
         )  # fmt: skip
-        value, extra = add_terms(value, (*cfg.d_terms, *inputs.d_terms), terms)
+        value, extra = add_terms(value, cfg.all_d_terms, terms)
         return value, (stats, _mean_prob(real_logits), _mean_prob(fake_logits), extra)
 
     (loss, (stats, d_real, d_fake, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -172,7 +174,7 @@ def g_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
         fake_out = judge(d, d.params, d_in, fake_c, inputs, d_key, axis)[0]
         value = cfg.loss.generator(logits_of(fake_out), logits_of(real_out))
         terms = GTermInputs(fake, fake_out, real_out, fake_c, batch, axis)
-        value, extra = add_terms(value, (*cfg.g_terms, *inputs.g_terms), terms)
+        value, extra = add_terms(value, cfg.all_g_terms, terms)
         return value, (stats, fake, extra)
 
     (loss, (stats, fake, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
@@ -208,11 +210,7 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
       (AC-GAN's ``d_class_accuracy``).
     """
     cfg, axis = state.config, DataAxis(axis_name)
-    reads = {
-        *cfg.inputs.reads,
-        *(r for t in (*cfg.d_terms, *cfg.g_terms) for r in getattr(t, "reads", ())),
-    }
-    reals = minibatches(batch, cfg.d_steps, reads)
+    reals = minibatches(batch, cfg.d_steps, cfg.reads)
     keys = update_keys(state, cfg.d_steps)
 
     def d_scan(d, inputs):
@@ -232,5 +230,12 @@ def train_step_body(state: GANState, batch: Batch, axis_name: str | None = None)
     return state.replace(g=g, d=d, step=state.step + 1, ema_params=ema), metrics
 
 
-train_step = jax.jit(train_step_body, donate_argnums=0, static_argnames="axis_name")
+@functools.cache
+def compiled_step(step_fn):
+    """``step_fn(state, batch, axis_name=None)`` compiled (the axis static), donating the old
+    state; one compiled wrapper per step function, shared by all who ask."""
+    return jax.jit(step_fn, donate_argnums=0, static_argnames="axis_name")
+
+
+train_step = compiled_step(train_step_body)
 """``train_step(state, batch)``: :func:`train_step_body` compiled, donating the old state."""

@@ -17,7 +17,6 @@ convolution inside a ``lax.scan`` body several times slower than as a program of
 
 from __future__ import annotations
 
-import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from jaxgan.parallel import (
     process_rows,
 )
 from jaxgan.state import Batch
-from jaxgan.step import train_step_body
+from jaxgan.step import compiled_step, train_step_body
 
 PREFETCH = 2  # batches on their way to the device while a step runs
 
@@ -94,7 +93,7 @@ def host_epoch_runner(
       step_fn: the per-device step (default the GAN update), over any state it takes.
     """
     if mesh is None:
-        step = _jitted_step(step_fn)
+        step = compiled_step(step_fn)
         convert = jax.jit(prepare) if prepare is not None else lambda batch: batch
 
         def load(data, idx, total):
@@ -123,11 +122,6 @@ def host_epoch_runner(
         return state, jax.tree.map(lambda *values: np.stack(values), *jax.device_get(metrics))
 
     return run
-
-
-@functools.cache
-def _jitted_step(step_fn: StepFn):
-    return jax.jit(step_fn, donate_argnums=0)
 
 
 def _device_blocks(data: Batch, idx: np.ndarray, mesh: Mesh, sharding, num_examples: int):

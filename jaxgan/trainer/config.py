@@ -99,7 +99,9 @@ class TrainConfig:
         False, "keep G's dropout on when sampling (a second noise source)"
     )
     monitor_window: int = option(
-        500, "steps a failure sign (D winning, mode collapse) must last to be reported"
+        500,
+        "steps a failure sign (D winning or its loss exploding, mode collapse) must last to be "
+        "reported (a fifth of a shorter run)",
     )
     collapse_ratio: float = option(
         0.25, "report mode collapse when G's batch diversity falls below this share of the data's"

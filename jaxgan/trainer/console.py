@@ -23,7 +23,7 @@ SHOWN = (("d_loss", "d_loss"), ("g_loss", "g_loss"), ("d_real", "D(x)"), ("d_fak
 
 
 def number(value: float) -> str:
-    """A compact figure: 3 significant digits, at most 8 characters."""
+    """A compact figure: 3 significant digits."""
     return f"{value:.3g}"
 
 
@@ -36,8 +36,9 @@ def _shown(name: str, value: float) -> str:
 def progress_text(
     epoch: int, epochs: int, step: int, values: Mapping[str, float], rate: float | None
 ) -> str:
-    """The progress line: ``epoch/epochs``, the step and the figures, at most :data:`WIDTH`
-    columns for any value below 1e100."""
+    """The progress line: ``epoch/epochs``, the step and the figures; within :data:`WIDTH`
+    columns for runs of up to 999 epochs and 99,999 steps at up to 9,999 steps/s with losses
+    of up to 5 characters (-1.23); longer values (1.3e+13) take more only in longer runs."""
     parts = [f"{epoch}/{epochs}", f"step {step}"]
     parts += [f"{label} {_shown(name, values[name])}" for name, label in SHOWN if name in values]
     if rate is not None:
@@ -74,7 +75,7 @@ class ProgressLine:
 
 
 def stage_bar(description: str, stages: int) -> tqdm:
-    """A short-lived bar of ``stages`` steps (an evaluation: sampling, features, metrics), on
+    """A short-lived bar of ``stages`` steps (an evaluation: sampling, then scoring), on
     stderr, removed when done."""
     return tqdm(total=stages, desc=description, file=sys.stderr, leave=False, ncols=WIDTH)
 

@@ -2,9 +2,8 @@
 that split each batch; a context manager that closes its writers and checkpoints however the
 run ends.
 
-    state, per_epoch = create_state(config, generator, discriminator, len(images))
-    with open_run(config, NAME, state) as run:   # resumes when the workdir holds a checkpoint
-        state, summary = fit(run, {"x": images}, on_epoch=...)
+    with open_experiment(config, NAME, build_models, len(images)) as run:  # or open_run
+        state, summary = fit(run, {"x": images}, on_epoch=...)  # resumes from a checkpoint
         ...                                      # final evaluation, figures, run.writer.summary
 """
 
