@@ -24,6 +24,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.epoch import train_epoch
 from jaxgan.experiments import mnist
 from jaxgan.trainer.config import create_state
+from jaxgan.trainer.images import DIGIT_SHAPE
 
 MODES = ("none", "async", "sync")
 
@@ -32,7 +33,7 @@ def images(data_dir: Path) -> np.ndarray:
     try:
         return data.load_idx(data_dir, "train")["image"][:5000]
     except data.DataError:
-        return np.random.default_rng(0).integers(0, 256, (5000, *mnist.IMAGE_SHAPE), np.uint8)
+        return np.random.default_rng(0).integers(0, 256, (5000, *DIGIT_SHAPE), np.uint8)
 
 
 def timed_epochs(mode: str, epochs: int, train_data, config: mnist.Config) -> float:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -48,9 +50,12 @@ EXIT_DIVERGED = 3
 EXIT_UNHEALTHY = 4  # --stop-on-warning stopped the run (state saved)
 
 
-def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
-    """A config field with its ``--help`` text (and, for strings, the allowed values)."""
-    metadata = {"help": help, "choices": choices}
+def option(
+    default: Any, help: str, *, choices: Sequence[str] | None = None, group: str | None = None
+) -> Any:
+    """A config field with its ``--help`` text (and, for strings, the allowed values), listed
+    in ``--help`` under ``group`` (None: the program's own options, listed first)."""
+    metadata = {"help": help, "choices": choices, "group": group}
     if isinstance(default, list | tuple):
         return dataclasses.field(default_factory=lambda: tuple(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -80,6 +85,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def finite_float(text: str) -> float:
+    """argparse's type of float options: a number, not inf or nan (which would train to a
+    non-finite loss at the first step)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def _argument(field: dataclasses.Field, annotation: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata.get("help", "")}
     if field.default_factory is not dataclasses.MISSING:
@@ -89,20 +106,30 @@ def _argument(field: dataclasses.Field, annotation: Any) -> dict[str, Any]:
     if annotation is bool:
         return {**kwargs, "action": argparse.BooleanOptionalAction}
     if typing.get_origin(annotation) is tuple:
-        return {**kwargs, "type": typing.get_args(annotation)[0], "nargs": "+"}
-    return {**kwargs, "type": annotation, "choices": field.metadata.get("choices")}
+        element = typing.get_args(annotation)[0]
+        return {**kwargs, "type": finite_float if element is float else element, "nargs": "+"}
+    kind = finite_float if annotation is float else annotation
+    return {**kwargs, "type": kind, "choices": field.metadata.get("choices")}
 
 
 def config_parser(config_cls: type, prog: str, description: str) -> argparse.ArgumentParser:
-    """A parser with one ``--kebab-case`` option per field of ``config_cls``, defaults shown."""
+    """A parser with one ``--kebab-case`` option per field of ``config_cls``, defaults shown,
+    in the fields' groups (:func:`option`)."""
     parser = OneLineParser(
         prog=prog,
+        usage="%(prog)s [options]",
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     hints = typing.get_type_hints(config_cls)
-    for field in dataclasses.fields(config_cls):
-        parser.add_argument(f"--{flag(field.name)}", **_argument(field, hints[field.name]))
+    fields = dataclasses.fields(config_cls)
+    program = prog.rsplit(" ", 1)[-1].rsplit(".", 1)[-1] or "program"
+    groups = {None: parser.add_argument_group(f"{program} options")}
+    for field in sorted(fields, key=lambda f: f.metadata.get("group") is not None):
+        name = field.metadata.get("group")
+        if name not in groups:
+            groups[name] = parser.add_argument_group(name)
+        groups[name].add_argument(f"--{flag(field.name)}", **_argument(field, hints[field.name]))
     return parser
 
 
@@ -119,6 +146,56 @@ def absolute_paths(config):
         if getattr(config, name, None) is not None
     }
     return dataclasses.replace(config, **paths) if paths else config
+
+
+def writable_folder(path: str | os.PathLike, option: str) -> None:
+    """Raises :class:`UsageError` unless ``path`` is a folder, or can be made one, that this
+    process can write: not a file, not under a file, not on a read-only filesystem."""
+    target = Path(path).expanduser().absolute()
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{option} {path} is a file, not a folder: give a folder's path")
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path} is under {existing}, which is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"{option} {path} cannot be written: {existing} is read-only or not ours; "
+            "choose another place"
+        )
+
+
+def output_file(path: str | os.PathLike, option: str, suffixes: Sequence[str]) -> Path:
+    """``path`` checked as a file to write: a name ending in one of ``suffixes``, in a folder
+    that exists or can be made (:func:`writable_folder`; it is made when written, by
+    :func:`make_parent`)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(
+            f"{option} {path}: the file is written as {suffixes[0][1:].upper()}; give a name "
+            f"ending in {' or '.join(suffixes)}"
+        )
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file's name")
+    writable_folder(path.parent, f"{option} {path}: its folder")
+    return path
+
+
+def make_parent(path: Path) -> Path:
+    """``path``, its folder made when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_paths(config: Any) -> None:
+    """Checks the paths a config names before anything is written: the workdir and the data
+    cache must be writable folders (:func:`writable_folder`), the data folders folders."""
+    writable_folder(config.workdir, "--workdir")
+    if getattr(config, "data_cache", None) is not None:
+        writable_folder(config.data_cache, "--data-cache")
+    for name in ("data_dir", "tfds_data_dir"):
+        value = getattr(config, name, None)
+        if value is not None and Path(value).exists() and not Path(value).is_dir():
+            raise UsageError(f"--{flag(name)} {value} is a file, not a folder")
 
 
 def same_path(a: str | None, b: str | None) -> bool:
@@ -154,6 +231,7 @@ def cli_main(
     try:
         config = absolute_paths(config_cls(**vars(args)))
         config.validate()
+        check_paths(config)
         pod = None if config.distributed else tpu_pod_environment()
         if pod:
             print(f"joining the other hosts as --distributed does: {pod}", file=sys.stderr)

@@ -31,7 +31,7 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, data, viz
-from jaxgan.cli import OneLineParser
+from jaxgan.cli import OneLineParser, UsageError, make_parent, output_file
 from jaxgan.latent import INTERPOLATIONS, interpolate, traverse
 from jaxgan.state import balanced_labels, generate_samples, sample_latent
 from jaxgan.trainer.config import init_state
@@ -150,8 +150,11 @@ def main(argv=None) -> None:
     if args.out is None and args.npz is None:
         parser.error("nothing to write: give --out FILE.png and/or --npz FILE.npz")
     try:
+        for name, suffix in (("out", ".png"), ("npz", ".npz")):
+            if getattr(args, name) is not None:
+                output_file(getattr(args, name), f"--{name}", (suffix,))
         _, state = load_run(args.workdir)
-    except data.DataError as e:
+    except (data.DataError, UsageError) as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
     check_options(parser, args, state.config)
@@ -161,11 +164,11 @@ def main(argv=None) -> None:
     images = data.to_uint8(x)
     what = f"{args.num} paths of {args.steps}" if on_paths else f"{args.num}"
     if args.out is not None:
-        viz.save_png(viz.image_grid(images, ncols=ncols), args.out)
+        viz.save_png(viz.image_grid(images, ncols=ncols), make_parent(args.out))
         print(f"wrote {what} samples to {args.out}")
     if args.npz is not None:
         extra = {} if labels is None else {"labels": labels}
-        np.savez_compressed(args.npz, x=x, images=images, z=np.asarray(z), **extra)
+        np.savez_compressed(make_parent(args.npz), x=x, images=images, z=np.asarray(z), **extra)
         print(f"wrote {what} samples to {args.npz}")
 
 

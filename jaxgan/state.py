@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -109,30 +111,41 @@ class StepConfig:
         loss: GANLoss | str = "non_saturating",
         gp_weight: float | None = None,
         r1_gamma: float = 0.0,
-        real_target: tuple[float, float] = (1.0, 1.0),
-        fake_target: tuple[float, float] = (0.0, 0.0),
+        real_target: Sequence[float] = (1.0,),
+        fake_target: Sequence[float] = (0.0,),
         label_flip: float = 0.0,
         instance_noise: float = 0.0,
         instance_noise_steps: int = 0,
+        total_steps: int = 0,
         conditional: str = "none",
         num_classes: int = 0,
         ac_weight: float = 1.0,
         ac_fake_in_d: bool = True,
         **settings,
     ) -> StepConfig:
-        """The composition the command line's options name: the gradient penalty (λ; None =
-        the loss's own) and R1 (γ) as D's terms, the label targets and instance noise when
-        set, and ``conditional`` ``"none"``, ``"cgan"`` or ``"acgan"`` as the inputs;
-        ``settings`` are the other fields."""
+        """The composition the command line's options name (each option is the parameter of
+        the same name, so the trainer passes its fields through): the gradient penalty (λ;
+        None = the loss's own) and R1 (γ) as D's terms; label targets (``T``, or ``LO HI`` for
+        a uniform draw) and flipping when set; instance noise decaying to 0 over
+        ``instance_noise_steps`` (0: over ``total_steps``, the run's); ``conditional``
+        ``"none"``, ``"cgan"`` or ``"acgan"`` as the inputs; ``settings`` are the other
+        fields (``d_steps``, ``latent_dim``, ...)."""
         loss = get_loss(loss)
         gp = loss.gp_weight if gp_weight is None else gp_weight
         d_terms = ((GradientPenalty(gp),) if gp else ()) + (
             (R1Penalty(r1_gamma),) if r1_gamma else ()
         )
-        if real_target != (1.0, 1.0) or fake_target != (0.0, 0.0) or label_flip:
-            settings["targets"] = LabelTargets(tuple(real_target), tuple(fake_target), label_flip)
+        for name, target in (("real_target", real_target), ("fake_target", fake_target)):
+            if len(target) not in (1, 2):
+                raise ValueError(f"{name} takes one value or two (LO HI), got {tuple(target)}")
+        real, fake = (real_target[0], real_target[-1]), (fake_target[0], fake_target[-1])
+        if real != (1.0, 1.0) or fake != (0.0, 0.0) or label_flip:
+            settings["targets"] = LabelTargets(real, fake, label_flip)
         if instance_noise:
-            settings["instance_noise"] = InstanceNoise(instance_noise, instance_noise_steps)
+            steps = instance_noise_steps or total_steps
+            settings["instance_noise"] = InstanceNoise(instance_noise, steps)
+        elif instance_noise_steps < 0:
+            raise ValueError(f"instance_noise_steps must be >= 0, got {instance_noise_steps}")
         if conditional not in CONDITIONALS:
             raise ValueError(f"conditional must be one of {CONDITIONALS}, got {conditional!r}")
         if conditional == "cgan":
@@ -142,6 +155,12 @@ class StepConfig:
         elif not ac_weight >= 0:
             raise ValueError(f"ac_weight must be >= 0, got {ac_weight}")
         return cls(loss=loss, d_terms=d_terms, **settings)
+
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        """The names :meth:`from_options` takes: its own parameters and the fields."""
+        own = set(inspect.signature(cls.from_options).parameters) - {"settings"}
+        return frozenset(own | {f.name for f in dataclasses.fields(cls)})
 
     @property
     def all_d_terms(self) -> tuple:

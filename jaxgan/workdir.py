@@ -9,6 +9,7 @@ every step is logged exactly once.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -38,9 +39,11 @@ RUN_FILES = (
 
 
 def experiment_module(name: str) -> str:
-    """The module of the experiment that ``config.json`` names: a dotted name as it is (a
-    user's own experiment), a bare one among jaxgan's built-in experiments."""
-    return name if "." in name else f"jaxgan.experiments.{name}"
+    """The module of the experiment that ``config.json`` names: one of jaxgan's built-in
+    experiments by its bare name, else the name as it is (a user's own experiment module)."""
+    if "." not in name and importlib.util.find_spec(f"jaxgan.experiments.{name}") is not None:
+        return f"jaxgan.experiments.{name}"
+    return name
 
 
 def jsonable(value: Any) -> Any:

@@ -5,6 +5,7 @@ import importlib
 import json
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import jax
@@ -15,7 +16,7 @@ from conftest import assert_same_state, expect_one_line_error
 from jaxgan import cli, data, parallel
 from jaxgan.cli import config_parser
 from jaxgan.epoch import train_epoch
-from jaxgan.experiments import gaussian1d, mixture2d
+from jaxgan.experiments import dcgan, gaussian1d, mixture2d, mnist
 from jaxgan.trainer import create_state
 
 
@@ -132,7 +133,7 @@ def test_every_experiments_help_shows_each_option_and_its_default(name):
     assert text.count("(default:") >= len(dataclasses.fields(module.Config))
 
 
-def test_help_lists_every_option_with_its_default():
+def test_help_shows_the_experiments_options_first_then_the_trainers_groups():
     proc = subprocess.run(
         [sys.executable, "-m", "jaxgan.experiments.gaussian1d", "--help"],
         capture_output=True,
@@ -140,20 +141,31 @@ def test_help_lists_every_option_with_its_default():
         timeout=120,
     )
     assert proc.returncode == 0
-    for option in (
-        "--workdir",
-        "--seed",
-        "--epochs",
-        "--batch-size",
-        "--loss",
-        "--d-steps",
-        "--lr-g",
-        "--lr-d",
-        "--minibatch-features",
-        "--latent",
-    ):
-        assert option in proc.stdout
-    assert "(default: 4.0)" in proc.stdout  # --target-mean
+    assert proc.stdout.startswith("usage: python -m jaxgan.experiments.gaussian1d [options]\n")
+    headings = [line[:-1] for line in proc.stdout.splitlines() if line and line[0] != " "]
+    expected = ["gaussian1d options", "run", "the GAN step", "optimisation", "model tricks"]
+    expected += ["health monitor", "checkpoints", "devices and hosts"]
+    assert headings[-len(expected) :] == expected
+    own = proc.stdout.split("gaussian1d options:")[1].split("\nrun:")[0]
+    assert "--target-mean" in own and "(default: 4.0)" in own and "--lr-d" not in own
+    assert "--lr-d" in proc.stdout.split("optimisation:")[1].split("\nmodel tricks:")[0]
+    assert "--epochs" in proc.stdout.split("\nrun:")[1].split("\nthe GAN step:")[0]
+
+
+@pytest.mark.parametrize("name", ["gaussian1d", "mixture2d", "mnist", "dcgan"])
+def test_every_float_option_refuses_inf_and_nan(name, capsys):
+    config_cls = importlib.import_module(f"jaxgan.experiments.{name}").Config
+    parser = config_parser(config_cls, name, "")
+    hints = typing.get_type_hints(config_cls)
+    floats = [n for n, t in hints.items() if float in (t, *typing.get_args(t))]
+    assert {"lr_d", "beta1", "gp_weight", "real_target"} <= set(floats)
+    for field in floats:
+        for value in ("inf", "-inf", "nan"):
+            with pytest.raises(SystemExit) as stopped:
+                parser.parse_args([f"--{field.replace('_', '-')}={value}"])
+            assert stopped.value.code == 2
+            error = capsys.readouterr().err
+            assert error.count("\n") == 1 and f"must be a finite number, got '{value}'" in error
 
 
 def test_mixture2d_defaults_follow_the_dataset_unless_given():
@@ -269,3 +281,23 @@ def test_losses_table_renders_another_platforms_cells_and_refuses_to_train_them(
         capsys, losses_table.main, [*argv, "--losses", "minimax"], "has other settings"
     )
     assert not (tmp_path / "w").exists()
+
+
+def test_paths_are_checked_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("precious")
+
+    def expect(argv, message):
+        expect_one_line_error(capsys, gaussian1d.main, argv, message)
+
+    expect(["--workdir", str(a_file)], f"--workdir {a_file} is a file, not a folder")
+    expect(["--workdir", str(a_file / "run")], f"is under {a_file}, which is a file")
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # a read-only mount
+    expect(["--workdir", str(tmp_path / "run")], f"cannot be written: {tmp_path} is read-only")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+    assert a_file.read_text() == "precious"
+    with pytest.raises(cli.UsageError, match=r"--data-dir .* is a file, not a folder"):
+        cli.check_paths(dataclasses.replace(mnist.Config(), data_dir=str(a_file)))
+    with pytest.raises(cli.UsageError, match=r"--data-cache .* which is a file"):
+        cli.check_paths(dcgan.Config(data_cache=str(a_file / "cache")))

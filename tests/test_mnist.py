@@ -3,8 +3,6 @@
 import gzip
 import json
 import socket
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -200,7 +198,7 @@ def test_tiny_run_writes_every_output_and_generate_reads_it(tmp_path, tiny_mnist
     assert scores["step"] == 8
     assert {k: scores[k] for k in EVAL_KEYS} == pytest.approx({k: summary[k] for k in EVAL_KEYS})
 
-    out, npz = tmp_path / "g.png", tmp_path / "g.npz"
+    out, npz = tmp_path / "new" / "folder" / "g.png", tmp_path / "g.npz"  # folders made
     generate.main(["--workdir", str(workdir), "--num", "10", "--out", str(out), "--npz", str(npz)])
     samples = np.load(npz)
     assert samples["x"].shape == (10, 28, 28, 1) and samples["images"].dtype == np.uint8
@@ -213,19 +211,19 @@ def test_tiny_run_writes_every_output_and_generate_reads_it(tmp_path, tiny_mnist
     assert exit_info.value.code == 2  # an unconditional run draws no classes
 
 
-def test_generate_errors(tmp_path):
+def test_generate_errors(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
     for args, message in (
-        (["--workdir", str(tmp_path), "--num", "4", "--out", "x.png"], "config.json is missing"),
-        (["--workdir", str(tmp_path), "--num", "0", "--out", "x.png"], "--num must be >= 1"),
-        (["--workdir", str(tmp_path)], "nothing to write"),
+        (["--num", "4", "--out", "x.png"], "config.json is missing"),
+        (["--num", "0", "--out", "x.png"], "--num must be >= 1"),
+        ([], "nothing to write"),
+        (["--out", "x.txt"], "--out x.txt: the file is written as PNG; give a name ending in .png"),
+        (["--npz", "samples"], "give a name ending in .npz"),
+        (["--out", str(tmp_path / "a_file" / "x.png")], "a_file is a file, not a folder"),
+        (["--out", str(tmp_path)], "ending in .png"),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "jaxgan.generate", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+        expect_one_line_error(capsys, generate.main, ["--workdir", str(tmp_path), *args], message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
 
 
 def test_presets_set_defaults_that_explicit_options_override(tmp_path, tiny_mnist):
@@ -338,3 +336,26 @@ def test_a_relative_data_dir_is_stored_absolute_and_another_spelling_resumes(
     generate.main(["--workdir", str(workdir), "--num", "4", "--out", str(tmp_path / "g.png")])
     evaluate.main(["--workdir", str(workdir), "--num", "10"])
     assert json.loads((workdir / "eval.json").read_text())["num_fake"] == 10
+
+
+def test_keep_best_by_fid_keeps_the_evaluations_best_checkpoint(tmp_path, tiny_mnist, capsys):
+    workdir = tmp_path / "run"
+    options = ["--epochs", "4", "--eval-every", "1", "--checkpoint-every", "1"]
+    options += ["--keep-checkpoints", "1", "--keep-best", "fid_mnist:min", *TINY[2:]]
+    mnist.main(["--data-dir", str(tiny_mnist), "--workdir", str(workdir), *options])
+    log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    best = min(log, key=lambda r: r["fid_mnist"])["step"]
+    kept = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir())
+    assert kept == sorted({best, 16})
+    capsys.readouterr()
+    for argv, message in (
+        (["--keep-best", "fid_mnist:min"], "add --eval-every 1"),
+        (["--keep-best", "fid_mnist:min", "--eval-every", "1", "--checkpoint-every-steps", "5"],
+         "(and no --checkpoint-every-steps)"),
+        (["--keep-best", "recall:max", "--eval-every", "1", "--eval-samples", "0"],
+         "--eval-samples > 0"),
+        (["--keep-best", "label_accuracy:max", "--eval-every", "1"], "a --conditional run"),
+        (["--keep-best", "fid:min"], "NAME one of d_loss, "),
+    ):  # fmt: skip
+        run_expecting_error(capsys, ["--workdir", str(tmp_path / "other"), *argv], message)
+    assert not (tmp_path / "other").exists()

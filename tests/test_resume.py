@@ -24,6 +24,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import EXIT_DIVERGED
 from jaxgan.data import DataError
 from jaxgan.experiments import gaussian1d
+from jaxgan.trainer import CheckpointPolicy
 from jaxgan.trainer.config import create_state
 
 EPOCHS = 8
@@ -247,3 +248,17 @@ def test_keep_best_keeps_the_best_checkpoint_besides_the_latest(tmp_path):
     log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     best = min(log, key=lambda r: r["w1"])["step"]
     assert sorted(int(s) for s in os.listdir(workdir / "checkpoints")) == sorted({best, 120})
+
+
+def test_checkpoint_policy_saves_on_epochs_or_steps_at_chunk_ends():
+    by_epochs = CheckpointPolicy(every_epochs=10)
+    assert by_epochs.chunk(50) == 50  # whole epochs
+    assert by_epochs.due(500, 10, epoch_done=True)
+    assert not by_epochs.due(450, 9, epoch_done=True) and not by_epochs.due(490, 10, False)
+    assert not CheckpointPolicy(every_epochs=0).due(500, 10, epoch_done=True)  # only at the end
+    by_steps = CheckpointPolicy(every_epochs=10, every_steps=20)
+    assert by_steps.chunk(50) == 10  # gcd: saves at 20, 40, ... fall on chunk ends
+    ends = range(10, 151, by_steps.chunk(50))
+    saved = [s for s in ends if by_steps.due(s, s // 50 + 1, s % 50 == 0)]
+    assert saved == list(range(20, 151, 20))
+    assert CheckpointPolicy.of(gaussian1d.Config(checkpoint_every_steps=7)).every_steps == 7

@@ -1,7 +1,10 @@
 """GAN variants built from parts: the README's examples as written, losses and terms of one's
 own, and the clear errors at the library's boundary."""
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import flax
@@ -26,6 +29,7 @@ from jaxgan import (
     train_step,
 )
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.cli import cli_main
 from jaxgan.data import DataError, mixture_modes
 from jaxgan.metrics import mode_statistics
 from jaxgan.models import MLPGenerator
@@ -310,3 +314,43 @@ def test_a_state_of_ones_own_trains_checkpoints_and_resumes_exactly(tmp_path):
 
     host = host_epoch_runner(32, 10, step_fn=tracker_step)  # fed from host memory, step by step
     assert_same_state(host(tracker(), data)[0], whole)
+
+
+# --- an experiment of one's own over the trainer ----------------------------------------
+
+
+def test_readme_own_experiment_trains_resumes_and_refuses_bad_options(tmp_path, capsys):
+    (code,) = readme_examples("Your own experiment")
+    (tmp_path / "my_ring.py").write_text(code)
+    workdir = tmp_path / "runs" / "my_ring"
+    proc = subprocess.run(
+        [sys.executable, "-m", "my_ring", "--workdir", str(workdir), "--epochs", "6"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-1] == f"wrote {workdir / 'summary.json'}"
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r["epoch"] for r in records if "modes" in r]
+    assert evaluated == [5, 6]  # every 5 epochs, and the last
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 600
+    assert summary["modes"] == records[-1]["modes"]
+    assert json.loads((workdir / "config.json").read_text())["experiment"] == "my_ring"
+
+    namespace: dict = {"__name__": "my_ring"}
+    exec(compile(code, "my_ring.py", "exec"), namespace)
+
+    def main(*argv):
+        cli_main("my_ring", namespace["Config"], namespace["train"], "", list(argv))
+
+    capsys.readouterr()
+    main("--workdir", str(workdir), "--epochs", "6")  # a rerun: nothing left to train
+    assert "is complete (6 epochs, step 600)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main("--workdir", str(tmp_path / "other"), "--width", "0")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "python -m my_ring: error: --width must be >= 1, got 0\n"
+    assert not (tmp_path / "other").exists()

@@ -36,10 +36,8 @@ from jaxgan import data, datacache
 from jaxgan.cli import cli_main, option, require
 from jaxgan.epoch import shard_rows
 from jaxgan.models import DCGAN_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
-from jaxgan.trainer.config import override
-from jaxgan.trainer.fit import fit
-from jaxgan.trainer.images import ImageConfig, SampleGrids, epoch_hook, finish, quality_watch
-from jaxgan.trainer.run import choose_devices, load_rows, open_experiment
+from jaxgan.trainer import choose_devices, load_rows, override
+from jaxgan.trainer.images import ImageConfig, train_images
 
 NAME = "dcgan"
 IMAGES = True  # its runs' samples are images (jaxgan.generate draws them)
@@ -264,31 +262,10 @@ def train(config: Config) -> dict[str, Any]:
     devices = choose_devices(config)
     placement = choose_placement(config, devices)
     config, train_set, num_train = load_train_set(config, devices, placement)
-    images, labels = train_set["image"], train_set.get("label")
-    evaluator = config.evaluator()
-    with open_experiment(config, NAME, build_models, num_train, devices) as run:
-        grids = SampleGrids(run.state, images, labels)
-        grids.save_real(run.writer)
-        on_epoch = epoch_hook(config, run.writer, grids, evaluator)
-        train_data = {"x": images}
-        if config.conditional != "none":
-            train_data["y"] = labels
-        quality = quality_watch(evaluator)
-        if placement == "device":
-            device_data = {**train_data, "x": data.scale_images(jax.numpy.asarray(images))}
-            state, summary = fit(
-                run, device_data, on_epoch=on_epoch, num_examples=num_train, quality=quality
-            )
-        else:
-            state, summary = fit(
-                run, train_data, on_epoch=on_epoch, on_host=True, prepare=_scale,
-                num_examples=num_train, quality=quality,
-            )  # fmt: skip
-        return finish(run, grids, state, summary, num_train=num_train, image_size=config.image_size)
-
-
-def _scale(batch: dict) -> dict:
-    return {**batch, "x": data.scale_images(batch["x"])}
+    return train_images(
+        config, NAME, build_models, train_set, num_train, devices,
+        on_host=placement != "device", image_size=config.image_size,
+    )  # fmt: skip
 
 
 def main(argv=None) -> None:

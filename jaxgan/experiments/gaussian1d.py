@@ -21,10 +21,8 @@ from jaxgan import data, metrics, viz
 from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
-from jaxgan.trainer.config import TrainConfig, override
+from jaxgan.trainer import Evaluation, TrainConfig, fit, open_experiment, override
 from jaxgan.trainer.console import print_closing
-from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import open_experiment
 
 NAME = "gaussian1d"
 STATISTICS = ("mean", "std", "skew", "kurtosis", "w1")
@@ -87,10 +85,10 @@ def train(config: Config) -> dict:
     with open_experiment(config, NAME, build_models, config.num_train) as run:
         z_eval = evaluation_noise(run.state, config.eval_samples)
 
-        def evaluate(state: GANState, epoch: int) -> dict:
+        def evaluate(state: GANState) -> dict:
             return statistics(np.asarray(generate_samples(state, z_eval)), config)
 
-        state, summary = fit(run, real, on_epoch=evaluate)
+        state, summary = fit(run, real, [Evaluation(evaluate, config.epochs)])
         fake = np.asarray(generate_samples(state, z_eval))
         stats = statistics(fake, config)
         summary.update(

@@ -31,10 +31,8 @@ from jaxgan.cli import cli_main, option, require, require_widths
 from jaxgan.epoch import steps_per_epoch, train_epoch_body
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, evaluation_noise, generate_samples
-from jaxgan.trainer.config import TrainConfig, init_state, override
+from jaxgan.trainer import Evaluation, TrainConfig, fit, init_state, open_experiment, override
 from jaxgan.trainer.console import print_closing
-from jaxgan.trainer.fit import fit
-from jaxgan.trainer.run import open_experiment
 
 NAME = "mixture2d"
 # Measured (experiments/results): a fourth layer lets G separate the grid's 25 modes sharply
@@ -197,11 +195,11 @@ def train(config: Config) -> dict:
     with open_experiment(config, NAME, build_models, config.num_train) as run:
         z_eval = evaluation_noise(run.state, config.eval_samples)
 
-        def evaluate(state: GANState, epoch: int) -> dict:
+        def evaluate(state: GANState) -> dict:
             samples = np.asarray(generate_samples(state, z_eval))
             return metrics.mode_statistics(samples, modes, sigma)
 
-        state, summary = fit(run, real, on_epoch=evaluate)
+        state, summary = fit(run, real, [Evaluation(evaluate, config.epochs)])
         fake = np.asarray(generate_samples(state, z_eval))
         stats = metrics.mode_statistics(fake, modes, sigma)
         summary.update(stats, dataset=config.dataset, eval_samples=config.eval_samples)

@@ -2,8 +2,10 @@
 
 :mod:`jaxgan.trainer.config` (the options every experiment shares, optimizers, initial state),
 :mod:`jaxgan.trainer.run` (open, resume and close a workdir), :mod:`jaxgan.trainer.fit` (the
-training loop over any step), :mod:`jaxgan.trainer.images` (sample grids, evaluation and
-figures of the image experiments). The command line is :mod:`jaxgan.cli`.
+training loop over any step), :mod:`jaxgan.trainer.plugins` (what the loop does besides
+training: epoch hooks, evaluations, the checkpoint policy), :mod:`jaxgan.trainer.images`
+(sample grids, evaluation, figures and the run of the image experiments). The command line is
+:mod:`jaxgan.cli`.
 """
 
 from jaxgan.trainer.config import (
@@ -15,6 +17,7 @@ from jaxgan.trainer.config import (
     override,
 )
 from jaxgan.trainer.fit import fit
+from jaxgan.trainer.plugins import CheckpointPolicy, EpochHook, Evaluation
 from jaxgan.trainer.run import (
     Run,
     choose_devices,
@@ -25,7 +28,10 @@ from jaxgan.trainer.run import (
 )
 
 __all__ = [
+    "CheckpointPolicy",
     "ConditionalConfig",
+    "EpochHook",
+    "Evaluation",
     "Run",
     "TrainConfig",
     "choose_devices",

@@ -9,6 +9,7 @@ An experiment defines a subclass of :class:`TrainConfig` (its own fields and def
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, ClassVar
 
 import jax
@@ -19,9 +20,18 @@ from jaxgan.epoch import steps_per_epoch
 from jaxgan.losses import LOSSES
 from jaxgan.state import CONDITIONALS, LATENT_DISTRIBUTIONS, GANState, StepConfig
 
-# Options checked by StepConfig itself, whose errors name them by field.
-STEP_OPTIONS = ("gp_weight", "r1_gamma", "weight_clip", "real_target", "fake_target")
-STEP_OPTIONS += ("label_flip", "instance_noise", "ac_weight")
+# The groups of options in --help.
+RUN = "run"
+STEP = "the GAN step"
+OPTIMISATION = "optimisation"
+TRICKS = "model tricks"
+HEALTH = "health monitor"
+CHECKPOINTS = "checkpoints"
+DEVICES = "devices and hosts"
+CONDITIONAL = "conditional GANs"
+# The options that compose the step: a config's fields named as StepConfig.from_options'
+# parameters are passed through, and checked by it (its errors name them, shown as flags).
+STEP_OPTIONS = StepConfig.option_names() - {"total_steps", "num_classes"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,95 +62,146 @@ class TrainConfig:
         "diversity",
     )
 
-    workdir: str = option("runs/experiment", "directory for config, metrics, figures, summary")
-    seed: int = option(0, "seed from which the whole run derives")
-    epochs: int = option(10, "passes over the training set")
-    batch_size: int = option(100, "real samples per discriminator minibatch")
-    loss: str = option("non_saturating", "GAN loss", choices=sorted(LOSSES))
-    d_steps: int = option(1, "discriminator updates per generator update (k)")
-    lr_g: float = option(2e-4, "generator learning rate")
-    lr_d: float = option(2e-4, "discriminator learning rate")
+    # Metrics of an evaluation the experiment may run at some epochs' ends: --keep-best ranks
+    # by them when every checkpoint is saved after one (the experiment's validate says when).
+    EVAL_METRICS: ClassVar[tuple[str, ...]] = ()
+
+    workdir: str = option(
+        "runs/experiment", "directory for config, metrics, figures, summary", group=RUN
+    )
+    seed: int = option(0, "seed from which the whole run derives", group=RUN)
+    epochs: int = option(10, "passes over the training set", group=RUN)
+    batch_size: int = option(100, "real samples per discriminator minibatch", group=RUN)
+    loss: str = option("non_saturating", "GAN loss", choices=sorted(LOSSES), group=STEP)
+    d_steps: int = option(1, "discriminator updates per generator update (k)", group=STEP)
+    lr_g: float = option(2e-4, "generator learning rate", group=OPTIMISATION)
+    lr_d: float = option(2e-4, "discriminator learning rate", group=OPTIMISATION)
     optimizer: str = option(
         "adam",
         "optimizer of both networks (WGAN's paper used rmsprop)",
         choices=("adam", "rmsprop"),
+        group=OPTIMISATION,
     )
-    beta1: float = option(0.5, "Adam beta1 for both networks")
-    beta2: float = option(0.999, "Adam beta2 for both networks")
+    beta1: float = option(0.5, "Adam beta1 for both networks", group=OPTIMISATION)
+    beta2: float = option(0.999, "Adam beta2 for both networks", group=OPTIMISATION)
     lr_schedule: str = option(
-        "constant", "learning-rate schedule over the run", choices=("constant", "linear", "cosine")
+        "constant",
+        "learning-rate schedule over the run",
+        choices=("constant", "linear", "cosine"),
+        group=OPTIMISATION,
     )
-    ema_decay: float = option(0.0, "EMA decay of G's weights used for sampling (0 = off)")
-    latent_dim: int = option(64, "dimension of the generator's noise input")
-    latent: str = option("gaussian", "noise distribution", choices=LATENT_DISTRIBUTIONS)
+    ema_decay: float = option(
+        0.0, "EMA decay of G's weights used for sampling (0 = off)", group=OPTIMISATION
+    )
+    latent_dim: int = option(64, "dimension of the generator's noise input", group=STEP)
+    latent: str = option("gaussian", "noise distribution", choices=LATENT_DISTRIBUTIONS, group=STEP)
     gp_weight: float | None = option(
-        None, "gradient penalty weight λ (default: 10 for --loss wgan_gp, else 0)"
+        None,
+        "gradient penalty weight λ (default: 10 for --loss wgan_gp, else 0)",
+        group=STEP,
     )
-    r1_gamma: float = option(0.0, "R1 penalty γ on D's gradient at real data (0 = off)")
+    r1_gamma: float = option(0.0, "R1 penalty γ on D's gradient at real data (0 = off)", group=STEP)
     weight_clip: float | None = option(
-        None, "clip D's weights to [-c, c] (default: 0.01 for --loss wgan, else off)"
+        None,
+        "clip D's weights to [-c, c] (default: 0.01 for --loss wgan, else off)",
+        group=STEP,
     )
     real_target: tuple[float, ...] = option(
-        (1.0,), "D's target for real data: T, or LO HI for uniform (0.9 = label smoothing)"
+        (1.0,),
+        "D's target for real data: T, or LO HI for uniform (0.9 = label smoothing)",
+        group=STEP,
     )
     fake_target: tuple[float, ...] = option(
-        (0.0,), "D's target for fakes: T, or LO HI for uniform (0 0.1 = soft labels)"
+        (0.0,),
+        "D's target for fakes: T, or LO HI for uniform (0 0.1 = soft labels)",
+        group=STEP,
     )
-    label_flip: float = option(0.0, "fraction of D's examples with real/fake labels swapped")
+    label_flip: float = option(
+        0.0, "fraction of D's examples with real/fake labels swapped", group=STEP
+    )
     instance_noise: float = option(
-        0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0 (0 = off)"
+        0.0,
+        "std of Gaussian noise on D's inputs, annealed linearly to 0 (0 = off)",
+        group=STEP,
     )
     instance_noise_steps: int = option(
-        0, "steps over which the instance noise decays to 0 (0 = the whole run)"
+        0,
+        "steps over which the instance noise decays to 0 (0 = the whole run)",
+        group=STEP,
     )
-    d_spectral_norm: bool = option(False, "spectral normalisation of D's layers (Miyato et al.)")
-    g_dropout: float = option(0.0, "dropout rate after G's hidden layers")
+    d_spectral_norm: bool = option(
+        False, "spectral normalisation of D's layers (Miyato et al.)", group=TRICKS
+    )
+    g_dropout: float = option(0.0, "dropout rate after G's hidden layers", group=TRICKS)
     g_dropout_at_sampling: bool = option(
-        False, "keep G's dropout on when sampling (a second noise source)"
+        False,
+        "keep G's dropout on when sampling (a second noise source)",
+        group=TRICKS,
     )
     monitor_window: int = option(
         500,
         "steps a failure sign (D winning or its loss exploding, mode collapse) must last to be "
         "reported (a fifth of a shorter run)",
+        group=HEALTH,
     )
     collapse_ratio: float = option(
-        0.25, "report mode collapse when G's batch diversity falls below this share of the data's"
+        0.25,
+        "report mode collapse when G's batch diversity falls below this share of the data's",
+        group=HEALTH,
     )
     stop_on_warning: bool = option(
-        False, "stop (saving the state, exit status 4) when the health monitor warns"
+        False,
+        "stop (saving the state, exit status 4) when the health monitor warns",
+        group=HEALTH,
     )
-    log_every: int = option(0, "steps between log points (0 = once per epoch)")
+    log_every: int = option(0, "steps between log points (0 = once per epoch)", group=RUN)
     checkpoint_every: int = option(
-        10, "epochs between checkpoints (0 = only at the end); also saved on SIGTERM/SIGINT"
+        10,
+        "epochs between checkpoints (0 = only at the end); also saved on SIGTERM/SIGINT",
+        group=CHECKPOINTS,
     )
     checkpoint_every_steps: int = option(
         0,
         "steps between checkpoints instead (0 = use --checkpoint-every); epochs then run in "
         "chunks, which is also how soon a signal is answered",
+        group=CHECKPOINTS,
     )
-    keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep")
+    keep_checkpoints: int = option(
+        3, "how many of the newest checkpoints to keep", group=CHECKPOINTS
+    )
     keep_best: str | None = option(
-        None, "also keep the best checkpoint by an epoch metric, as NAME:max or NAME:min"
+        None,
+        "also keep the best checkpoint by an epoch metric, as NAME:max or NAME:min",
+        group=CHECKPOINTS,
     )
-    restart: bool = option(False, "start afresh instead of resuming the run in --workdir")
-    overwrite: bool = option(False, "with --restart: allow discarding the existing run")
+    restart: bool = option(
+        False, "start afresh instead of resuming the run in --workdir", group=RUN
+    )
+    overwrite: bool = option(False, "with --restart: allow discarding the existing run", group=RUN)
     devices: int = option(
-        0, "devices to split each batch over (0 = all, or the most that divide the batch)"
+        0,
+        "devices to split each batch over (0 = all, or the most that divide the batch)",
+        group=DEVICES,
     )
     distributed: bool = option(
         False,
         "multi-host: join the other processes (jax.distributed.initialize) first; automatic "
         "on the hosts of a TPU pod slice",
+        group=DEVICES,
     )
     coordinator_address: str | None = option(
-        None, "with --distributed: host:port of process 0 (auto-detected on TPU VMs, SLURM)"
+        None,
+        "with --distributed: host:port of process 0 (auto-detected on TPU VMs, SLURM)",
+        group=DEVICES,
     )
-    num_processes: int | None = option(None, "with --distributed: number of processes")
-    process_id: int | None = option(None, "with --distributed: this process's index")
+    num_processes: int | None = option(
+        None, "with --distributed: number of processes", group=DEVICES
+    )
+    process_id: int | None = option(None, "with --distributed: this process's index", group=DEVICES)
 
     def validate(self) -> None:
         """Raises :class:`UsageError` for impossible values; subclasses extend it."""
-        for name in ("epochs", "batch_size", "d_steps", "latent_dim"):
+        for name in ("epochs", "batch_size"):
             require(
                 getattr(self, name) >= 1, f"--{flag(name)} must be >= 1, got {getattr(self, name)}"
             )
@@ -148,7 +209,7 @@ class TrainConfig:
             require(
                 getattr(self, name) > 0, f"--{flag(name)} must be > 0, got {getattr(self, name)}"
             )
-        for name in ("beta1", "beta2", "ema_decay"):
+        for name in ("beta1", "beta2"):
             value = getattr(self, name)
             require(0 <= value < 1, f"--{flag(name)} must be in [0, 1), got {value}")
         require(self.log_every >= 0, f"--log-every must be >= 0, got {self.log_every}")
@@ -174,28 +235,18 @@ class TrainConfig:
         require(
             self.monitor_window >= 1, f"--monitor-window must be >= 1, got {self.monitor_window}"
         )
-        for name in ("real_target", "fake_target"):
-            require(
-                len(getattr(self, name)) in (1, 2),
-                f"--{flag(name)} takes one value or two (LO HI), got {getattr(self, name)}",
-            )
-        require(
-            self.instance_noise_steps >= 0,
-            f"--instance-noise-steps must be >= 0, got {self.instance_noise_steps}",
-        )
         try:
             self.step_config()
         except ValueError as e:  # the step's own checks, named by option
-            message = str(e)
-            for name in STEP_OPTIONS:
-                message = message.replace(name, f"--{flag(name)}")
+            names = "|".join(sorted(self.step_options(), key=len, reverse=True))
+            message = re.sub(rf"\b({names})\b", lambda m: f"--{flag(m[1])}", str(e))
             raise UsageError(message) from e
         if self.keep_best is not None:
             name, mode = self.best_checkpoint_metric()
             require(
-                name in self.EPOCH_METRICS and mode in ("max", "min"),
+                name in (*self.EPOCH_METRICS, *self.EVAL_METRICS) and mode in ("max", "min"),
                 f"--keep-best must be NAME:max or NAME:min with NAME one of "
-                f"{', '.join(self.EPOCH_METRICS)}; got {self.keep_best!r}",
+                f"{', '.join((*self.EPOCH_METRICS, *self.EVAL_METRICS))}; got {self.keep_best!r}",
             )
 
     def best_checkpoint_metric(self) -> tuple[str | None, str]:
@@ -217,31 +268,18 @@ class TrainConfig:
         return 1
 
     def step_config(self, total_steps: int = 0) -> StepConfig:
-        """The step's settings; ``total_steps`` (the run's) is where instance noise reaches 0
-        unless ``--instance-noise-steps`` says otherwise."""
+        """The step's settings: the fields in :data:`STEP_OPTIONS`, passed through;
+        ``total_steps`` (the run's) is where instance noise reaches 0 unless
+        ``--instance-noise-steps`` says otherwise."""
+        options = {n: getattr(self, n) for n in self.step_options()}
+        return StepConfig.from_options(**options, total_steps=total_steps, **self.labels())
 
-        def target_range(values):
-            return (values[0], values[-1])
+    def step_options(self) -> set[str]:
+        """This config's fields that compose the step (:data:`STEP_OPTIONS`)."""
+        return {f.name for f in dataclasses.fields(self)} & STEP_OPTIONS
 
-        return StepConfig.from_options(
-            loss=self.loss,
-            d_steps=self.d_steps,
-            latent_dim=self.latent_dim,
-            latent=self.latent,
-            ema_decay=self.ema_decay,
-            gp_weight=self.gp_weight,
-            r1_gamma=self.r1_gamma,
-            weight_clip=self.weight_clip,
-            real_target=target_range(self.real_target),
-            fake_target=target_range(self.fake_target),
-            label_flip=self.label_flip,
-            instance_noise=self.instance_noise,
-            instance_noise_steps=self.instance_noise_steps or total_steps,
-            **self.conditioning(),
-        )
-
-    def conditioning(self) -> dict[str, Any]:
-        """The options of :meth:`StepConfig.from_options` that make the step conditional."""
+    def labels(self) -> dict[str, int]:
+        """The labels' number of classes, for a config that trains on them."""
         return {}
 
 
@@ -258,19 +296,27 @@ class ConditionalConfig(TrainConfig):
         "use the class labels: none; cgan (G and D take the label); acgan (G takes it, D also "
         "classifies, Odena et al.)",
         choices=CONDITIONALS,
+        group=CONDITIONAL,
     )
     d_conditioning: str = option(
         "concat",
         "how a cgan's D takes the label: concat (appended to its input) or projection (added "
         "to the logit as an inner product with D's features, Miyato & Koyama)",
         choices=("concat", "projection"),
+        group=CONDITIONAL,
     )
     label_embed: int = option(
-        0, "conditional: a learned label embedding of this size (0 = one-hot)"
+        0,
+        "conditional: a learned label embedding of this size (0 = one-hot)",
+        group=CONDITIONAL,
     )
-    ac_weight: float = option(1.0, "acgan: weight of the classification loss in both losses")
+    ac_weight: float = option(
+        1.0, "acgan: weight of the classification loss in both losses", group=CONDITIONAL
+    )
     ac_fake_in_d: bool = option(
-        True, "acgan: D's classification loss on generated samples too (off: real ones only)"
+        True,
+        "acgan: D's classification loss on generated samples too (off: real ones only)",
+        group=CONDITIONAL,
     )
 
     def num_classes(self) -> int | None:
@@ -291,22 +337,18 @@ class ConditionalConfig(TrainConfig):
             return g, {**classes, "conditioning": "classifier"}
         return g, {**classes, "conditioning": self.d_conditioning, "label_embed": self.label_embed}
 
-    def conditioning(self) -> dict[str, Any]:
-        classes = self.num_classes() if self.conditional != "none" else 0
-        return {
-            "conditional": self.conditional,
-            # Classes not known before the data are loaded: the settings are checked with the
-            # smallest valid count meanwhile (the run itself records the real one).
-            "num_classes": 2 if classes is None else classes,
-            "ac_weight": self.ac_weight,
-            "ac_fake_in_d": self.ac_fake_in_d,
-        }
+    def labels(self) -> dict[str, int]:
+        if self.conditional == "none":
+            return {}
+        # Classes not known before the data are loaded: the settings are checked with the
+        # smallest valid count meanwhile (the run itself records the real one).
+        return {"num_classes": self.num_classes() or 2}
 
 
 def override(name: str, default: Any) -> Any:
     """A :class:`TrainConfig` field with a new default for one experiment (help text kept)."""
-    field = TrainConfig.__dataclass_fields__[name]
-    return option(default, field.metadata["help"], choices=field.metadata["choices"])
+    meta = TrainConfig.__dataclass_fields__[name].metadata
+    return option(default, meta["help"], choices=meta["choices"], group=meta["group"])
 
 
 def make_optimizer(

@@ -51,7 +51,7 @@ class ProgressLine:
     stderr, shown in the primary process only."""
 
     def __init__(self, first_epoch: int, epochs: int, *, enabled: bool = True):
-        self.epochs = epochs
+        self.epochs, self.enabled = epochs, enabled
         self._bar = tqdm(
             total=epochs,
             initial=first_epoch,
@@ -68,10 +68,17 @@ class ProgressLine:
 
     def write(self, line: str) -> None:
         """A line above the progress line (a warning)."""
-        self._bar.write(line, file=sys.stderr)
+        if self.enabled:
+            self._bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
         self._bar.close()
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def stage_bar(description: str, stages: int) -> tqdm:

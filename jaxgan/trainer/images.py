@@ -1,13 +1,13 @@
 """What the image experiments (MNIST, DCGAN) share: their data and evaluation options,
-fixed-noise sample grids saved every epoch, the evaluation, and the figures written at the end
-of a run."""
+fixed-noise sample grids saved every epoch, the evaluation, the figures written at the end of a
+run, and the run itself (:func:`train_images`: an experiment gives its models and data)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +19,9 @@ from jaxgan.monitor import QualityWatch
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import ConditionalConfig
 from jaxgan.trainer.console import print_closing
-from jaxgan.trainer.run import Run
+from jaxgan.trainer.fit import fit
+from jaxgan.trainer.plugins import EpochHook, Evaluation
+from jaxgan.trainer.run import Run, open_experiment
 from jaxgan.workdir import RunWriter
 
 
@@ -33,14 +35,22 @@ class ImageConfig(ConditionalConfig):
         "eval_every",
         "eval_samples",
     }
+    EVAL_METRICS: ClassVar[tuple[str, ...]] = (
+        *("fid_mnist", "kid_mnist", "precision", "recall", "density", "coverage"),
+        *("classes_covered", "class_kl", "mnist_score", "label_accuracy"),
+    )
 
     dataset: str = option("mnist", "dataset")
     data_dir: str | None = option(None, "directory of local IDX files instead of tfds")
     tfds_data_dir: str | None = option(None, "tfds data directory (default: tfds' own)")
     eval_samples: int = option(
-        10_000, "mnist: generated digits scored against the test images at the end (0 = off)"
+        10_000,
+        "mnist: generated digits scored against the test images at the end (0 = off)",
+        group="evaluation",
     )
-    eval_every: int = option(0, "mnist: also evaluate every this many epochs (0 = only at end)")
+    eval_every: int = option(
+        0, "mnist: also evaluate every this many epochs (0 = only at end)", group="evaluation"
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -49,6 +59,22 @@ class ImageConfig(ConditionalConfig):
             f"--eval-samples must be 0 (off) or >= 10, got {self.eval_samples}",
         )
         require(self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}")
+        name = self.best_checkpoint_metric()[0]
+        if name in self.EVAL_METRICS:  # every checkpoint must come after an evaluation
+            require(
+                self.dataset == "mnist" and self.eval_samples > 0,
+                f"--keep-best {name} needs the evaluation, which scores MNIST runs with "
+                "--eval-samples > 0",
+            )
+            require(
+                name != "label_accuracy" or self.conditional != "none",
+                "--keep-best label_accuracy needs a --conditional run",
+            )
+            require(
+                self.eval_every == 1 and self.checkpoint_every_steps == 0,
+                f"--keep-best {name} ranks checkpoints by the evaluation, so each needs one: "
+                "add --eval-every 1 (and no --checkpoint-every-steps)",
+            )
 
     def evaluator(self) -> MNISTEvaluator | None:
         """The evaluator of MNIST runs (the classifier knows MNIST digits only), else None."""
@@ -60,6 +86,20 @@ class ImageConfig(ConditionalConfig):
             )
         return None
 
+    def load_digits(self, rows: slice | None = None) -> dict[str, np.ndarray]:
+        """A digits dataset's (:data:`jaxgan.data.IDX_DATASETS`) training set,
+        ``{"image": uint8 [N, 28, 28, 1], "label": int32 [N]}`` (its ``rows`` only, if given),
+        from the IDX files in ``--data-dir`` or from tfds."""
+        if self.data_dir is not None:
+            train_set = data.load_idx(self.data_dir, "train", rows=rows)
+        else:
+            train_set = data.load_tfds(self.dataset, "train", self.tfds_data_dir, rows=rows)
+        if train_set["image"].shape[1:] != DIGIT_SHAPE:
+            raise data.DataError(
+                f"expected {DIGIT_SHAPE} images, got {train_set['image'].shape[1:]}"
+            )
+        return train_set
+
     def train_size(self) -> int:
         """The size of a tfds or IDX (``--data-dir``, digits) training set, from its metadata
         or header, without reading the examples."""
@@ -68,6 +108,7 @@ class ImageConfig(ConditionalConfig):
         return data.tfds_size(self.dataset, "train", self.tfds_data_dir)
 
 
+DIGIT_SHAPE = (28, 28, 1)
 GRID = 64  # fixed-noise samples per grid (8 x 8)
 PER_CLASS = 10  # a conditional grid's columns: samples per class row
 
@@ -88,16 +129,24 @@ class SampleGrids:
 
     Unconditional runs show 8 × 8 samples of the run's evaluation noise; conditional runs a
     row per class, the same noise in every row, so a column shows one latent vector drawn as
-    each class.
+    each class. As an epoch hook of :func:`~jaxgan.trainer.fit` it saves each epoch's grid.
 
     Args:
       state: the run's state (its key fixes the noise; its config says whether and how many
         classes).
+      writer: the run's writer (the grids go to samples/ and TensorBoard).
       images: uint8 training images, for the real grid.
       labels: their labels (conditional runs).
     """
 
-    def __init__(self, state: GANState, images: np.ndarray, labels: np.ndarray | None = None):
+    def __init__(
+        self,
+        state: GANState,
+        writer: RunWriter,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+    ):
+        self.writer = writer
         config = state.config
         if config.num_classes:
             classes = config.num_classes
@@ -115,15 +164,16 @@ class SampleGrids:
         samples = generate_samples(state, self.z, self.labels)
         return viz.image_grid(data.to_uint8(samples), ncols=self.ncols)
 
-    def save_real(self, writer: RunWriter) -> None:
-        viz.save_png(self.real, writer.path("samples", "real.png"))
-        writer.image("real", 0, self.real)
+    def save_real(self) -> None:
+        viz.save_png(self.real, self.writer.path("samples", "real.png"))
+        self.writer.image("real", 0, self.real)
 
-    def save_epoch(self, writer: RunWriter, state: GANState, epoch: int) -> None:
-        """samples/epoch_NNNN.png and a TensorBoard image."""
+    def __call__(self, state: GANState, epoch: int) -> dict[str, Any]:
+        """Saves samples/epoch_NNNN.png and a TensorBoard image; no values to log."""
         grid = self.fake(state)
-        viz.save_png(grid, writer.path("samples", f"epoch_{epoch:04d}.png"))
-        writer.image("samples", int(state.step), grid)
+        viz.save_png(grid, self.writer.path("samples", f"epoch_{epoch:04d}.png"))
+        self.writer.image("samples", int(state.step), grid)
+        return {}
 
 
 def write_figures(writer: RunWriter, grids: SampleGrids, state: GANState) -> None:
@@ -158,24 +208,59 @@ def finish(run: Run, grids: SampleGrids, state: GANState, summary: dict, **extra
     return summary
 
 
-def quality_watch(evaluator: MNISTEvaluator | None) -> QualityWatch | None:
-    """What the health monitor watches the evaluations for: fid_mnist not improving, or in the
-    range of an untrained generator's."""
-    return None if evaluator is None else QualityWatch("fid_mnist", "min", noise=NOISE_FID)
+def image_hooks(
+    config: ImageConfig, grids: SampleGrids, evaluator: MNISTEvaluator | None
+) -> list[EpochHook]:
+    """The epoch hooks of an image run: its grids, and (MNIST) the evaluation of
+    ``--eval-samples`` digits every ``--eval-every`` epochs and at the end, watched for
+    fid_mnist not improving or in the range of an untrained generator's."""
+    if evaluator is None:
+        return [grids]
+    evaluation = Evaluation(
+        lambda state: evaluator.score(state, config.eval_samples),
+        config.epochs,
+        every=config.eval_every,
+        watch=QualityWatch("fid_mnist", "min", noise=NOISE_FID),
+    )
+    return [grids, evaluation]
 
 
-def epoch_hook(
+def scale_batch(batch: dict) -> dict:
+    """A host-fed batch's uint8 images as the models' [-1, 1] floats (on the device)."""
+    return {**batch, "x": data.scale_images(batch["x"])}
+
+
+def train_images(
     config: ImageConfig,
-    writer: RunWriter,
-    grids: SampleGrids,
-    evaluator: MNISTEvaluator | None,
-) -> Callable[[GANState, int], dict]:
-    """``fit``'s ``on_epoch``: saves the epoch's grid and, when due (``--eval-every``, and the
-    last epoch), returns the evaluation's numbers for the log."""
-
-    def on_epoch(state: GANState, epoch: int) -> dict:
-        grids.save_epoch(writer, state, epoch)
-        due = epoch == config.epochs or (config.eval_every and epoch % config.eval_every == 0)
-        return evaluator.score(state, config.eval_samples) if evaluator and due else {}
-
-    return on_epoch
+    experiment: str,
+    build_models: Callable[..., tuple[Any, Any]],
+    train_set: dict[str, np.ndarray],
+    num_train: int,
+    devices: int,
+    *,
+    on_host: bool = False,
+    **extra,
+) -> dict:
+    """An image experiment's run: trains ``build_models(config, axis_name)`` on ``train_set``
+    (this process's rows of ``num_train`` uint8 images and their labels, from
+    :func:`~jaxgan.trainer.run.load_rows`) over ``devices``, with grids and the evaluation
+    (:func:`image_hooks`); the data on the device, or (``on_host``) in host memory fed step
+    by step. Writes the figures and summary.json (with ``num_train`` and ``extra``) and the
+    closing lines; returns the summary."""
+    images, labels = train_set["image"], train_set.get("label")
+    evaluator = config.evaluator()
+    with open_experiment(config, experiment, build_models, num_train, devices) as run:
+        grids = SampleGrids(run.state, run.writer, images, labels)
+        grids.save_real()
+        hooks = image_hooks(config, grids, evaluator)
+        train_data = {"x": images}
+        if config.conditional != "none":
+            train_data["y"] = labels
+        if on_host:
+            state, summary = fit(
+                run, train_data, hooks, on_host=True, prepare=scale_batch, num_examples=num_train
+            )
+        else:
+            train_data["x"] = data.scale_images(jnp.asarray(images))
+            state, summary = fit(run, train_data, hooks, num_examples=num_train)
+        return finish(run, grids, state, summary, **extra, num_train=num_train)

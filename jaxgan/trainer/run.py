@@ -59,6 +59,14 @@ class Progress:
     monitor: dict[str, Any] = dataclasses.field(default_factory=dict)
     unlogged_warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
+    def count(self, steps: int, seconds: float, *, timed: bool) -> None:
+        """Adds a dispatch of ``steps`` that took ``seconds``; ``timed``: it counts for the
+        throughput (a session's first dispatch includes compilation and does not)."""
+        self.wall_s += seconds
+        if timed:
+            self.timed_steps += steps
+            self.timed_s += seconds
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
