@@ -9,9 +9,12 @@ are copied off the device and the files are written in the background. Orbax wri
 into a temporary directory and renames it when complete, and removes old steps only after that,
 so the last good checkpoint always survives a crash.
 
-Restoring walks back from the newest step: a checkpoint whose files are unreadable (truncated,
-corrupt) is reported, moved to ``<workdir>/checkpoints_corrupt/`` (kept for inspection, out of
-Orbax's way) and skipped; one whose arrays do not fit the model is an error, not corruption.
+Each checkpoint records a SHA-256 digest of its arrays (:func:`digest`), checked on restore:
+bytes damaged on disk that Orbax still reads are caught too. Restoring walks back from the
+newest step: a checkpoint whose files are unreadable (truncated, corrupt) or whose arrays fail
+their digest is reported, moved to ``<workdir>/checkpoints_corrupt/`` (kept for inspection,
+out of Orbax's way) and skipped; one whose arrays do not fit the model is an error, not
+corruption.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import logging
 import operator
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -35,7 +40,7 @@ import orbax.checkpoint as ocp
 from jaxgan.data import DataError
 from jaxgan.losses import GANLoss
 from jaxgan.parallel import is_primary, sync_processes
-from jaxgan.workdir import CHECKPOINT_DIR, CORRUPT_DIR
+from jaxgan.workdir import CHECKPOINT_DIR, CORRUPT_DIR, DISK_ERRORS
 
 
 @contextlib.contextmanager
@@ -51,6 +56,32 @@ def _quiet_logs():
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _disk_errors(directory: Path):
+    """Orbax's and TensorStore's errors of a failing disk (``ValueError: RESOURCE_EXHAUSTED
+    ... [os_error_code='28']``) as the ``OSError`` they are, naming ``directory``."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as e:
+        code = re.search(r"os_error_code='(\d+)'", str(e))
+        if code is None or int(code[1]) not in DISK_ERRORS:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(directory)) from e
+
+
+def _orbax_thread_error(record: logging.LogRecord) -> bool:
+    """Whether a log record is Orbax reporting, from a background thread, the failure of an
+    asynchronous save: the same error reaches the caller of :meth:`Checkpointer.save` or
+    :meth:`~Checkpointer.wait`, which reports it once (as one line, for a full disk)."""
+    return record.levelno >= logging.ERROR and "orbax" in record.pathname
+
+
+def _without_orbax_thread_errors(record: logging.LogRecord) -> bool:
+    return not _orbax_thread_error(record)
 
 
 def _handlers() -> dict[str, ocp.CheckpointHandler]:
@@ -109,6 +140,7 @@ class Checkpointer:
     ):
         self.workdir = Path(workdir).absolute()
         self.directory = self.workdir / CHECKPOINT_DIR
+        logging.getLogger("absl").addFilter(_without_orbax_thread_errors)  # added once
         policies: list[Any] = [ocp.checkpoint_managers.LatestN(keep)]
         best_fn = None
         if best_metric is not None:
@@ -151,22 +183,34 @@ class Checkpointer:
         each array once. The dicts are copied: the caller goes on changing its own while the
         files are written.
         """
-        record = {**copy.deepcopy(progress or {}), SETTINGS_KEY: settings(state)}
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
-                progress=ocp.args.JsonSave(record),
-            ),
-            metrics=copy.deepcopy(metrics),
-        )
+        record = {
+            **copy.deepcopy(progress or {}),
+            SETTINGS_KEY: settings(state),
+            DIGEST_KEY: digest(state),
+        }
+        with _disk_errors(self.directory):
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state),
+                    progress=ocp.args.JsonSave(record),
+                ),
+                metrics=copy.deepcopy(metrics),
+            )
 
     def wait(self) -> None:
-        """Blocks until every started save is complete on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until every started save is complete on disk.
+
+        Raises:
+          OSError: a save failed for want of space or permission (an earlier save's failure
+            surfaces at the next save or wait).
+        """
+        with _disk_errors(self.directory):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.close()
+        with _disk_errors(self.directory):
+            self._manager.close()
 
     def restore(
         self, target: Any, report: Callable[[str], None] = print, *, check_settings: bool = True
@@ -208,6 +252,11 @@ class Checkpointer:
                 self._set_aside(step, e, report)
                 continue
             progress = dict(restored["progress"])
+            stored_digest = progress.pop(DIGEST_KEY, None)  # None: saved before digests
+            if stored_digest is not None and digest(restored["state"]) != stored_digest:
+                reason = "its arrays do not match the SHA-256 digest saved with them"
+                self._set_aside(step, ValueError(reason), report)
+                continue
             stored_settings = progress.pop(SETTINGS_KEY, None)
             if check_settings and stored_settings is not None:
                 _check_settings(stored_settings, settings(target), step, self.directory)
@@ -215,7 +264,7 @@ class Checkpointer:
         return None
 
     def _set_aside(self, step: int, error: Exception, report: Callable[[str], None]) -> None:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        reason = _reason(error)
         if self._options.read_only:
             report(f"checkpoint at step {step} is unreadable ({reason}); skipping it")
             return
@@ -232,7 +281,32 @@ class Checkpointer:
         self._manager.reload()
 
 
+def _reason(error: Exception) -> str:
+    """A readable line of why a checkpoint could not be read: the error's first line without
+    the object reprs (``<bound method ...>``) that TensorStore's errors carry."""
+    line = (str(error).strip().splitlines() or [""])[0]
+    line = re.sub(r"\s+", " ", re.sub(r"<[^<>]*>|\[source locations=.*", "", line)).strip(" :;,")
+    return f"{type(error).__name__}: {line[:160]}" if line else type(error).__name__
+
+
 SETTINGS_KEY = "step_settings"  # in the progress item: the state's static settings
+DIGEST_KEY = "arrays_sha256"  # in the progress item: the digest of the state's arrays
+
+
+def digest(state: Any) -> str:
+    """The SHA-256 of ``state``'s arrays: each leaf's dtype and bytes in tree order (PRNG keys
+    as their data; of a replicated array one copy, so every process of a run computes the
+    same). It changes with any byte of the arrays."""
+    hashed = hashlib.sha256()
+    for leaf in jax.tree.leaves(state):
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        if isinstance(leaf, jax.Array):
+            leaf = leaf.addressable_shards[0].data
+        array = np.ascontiguousarray(np.asarray(leaf))
+        hashed.update(str(array.dtype).encode())
+        hashed.update(array.tobytes())
+    return hashed.hexdigest()
 
 
 def _describe(value) -> Any:

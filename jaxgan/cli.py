@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import math
 import os
 import sys
@@ -29,7 +30,7 @@ import jax
 
 from jaxgan.data import DataError
 from jaxgan.parallel import initialize_distributed, tpu_pod_environment
-from jaxgan.workdir import experiment_module
+from jaxgan.workdir import DISK_ERRORS, experiment_module
 
 
 class UsageError(Exception):
@@ -44,6 +45,17 @@ class TrainingStopped(Exception):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def disk_error_message(error: OSError, workdir: str) -> str:
+    """One line for a disk error: what could not be written (a file, else the run's files in
+    ``workdir``), why, and how to go on."""
+    where = f" {error.filename}" if error.filename else f" the run's files in {workdir}"
+    fix = "free space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+    return (
+        f"cannot write{where}: {error.strerror or error}; {fix} and rerun the same command to "
+        "resume from the last checkpoint"
+    )
 
 
 EXIT_DIVERGED = 3
@@ -244,6 +256,11 @@ def cli_main(
         train(config)
     except (UsageError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        print(f"{prog}: error: {disk_error_message(e, config.workdir)}", file=sys.stderr)
         sys.exit(2)
     except TrainingStopped as e:
         print(f"{prog}: {e}", file=sys.stderr if e.exit_code else sys.stdout)

@@ -9,6 +9,7 @@ every step is logged exactly once.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib.util
 import json
 import math
@@ -26,6 +27,9 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"  # Orbax's (jaxgan.checkpoint)
 CORRUPT_DIR = "checkpoints_corrupt"  # unreadable checkpoints set aside
+# Errors of the disk a run writes to: the user's to fix (space, quota, permissions, a
+# read-only mount), reported as one line and exit status 2 like bad options.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 # Everything a run's training writes besides figures (which a new run overwrites).
 RUN_FILES = (
     CONFIG_FILE,
@@ -132,7 +136,7 @@ class RunWriter:
         resume_step: int | None = None,
         enabled: bool = True,
     ):
-        from tensorboardX import SummaryWriter  # deferred: only runs that write need it
+        from jaxgan.tensorboard import EventWriter  # deferred: only runs that write need it
 
         if not enabled:  # another process of a multi-host run writes the files
             self._scratch = tempfile.TemporaryDirectory()
@@ -143,11 +147,11 @@ class RunWriter:
         metrics = self.dir / METRICS_FILE
         if resume_step is None:
             self._metrics = open(metrics, "w")
-            self._tb = SummaryWriter(str(self.dir / "tb"))
+            self._tb = EventWriter(self.dir / "tb")
         else:
             _truncate_log(metrics, resume_step)
             self._metrics = open(metrics, "a")
-            self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=resume_step + 1)
+            self._tb = EventWriter(self.dir / "tb", purge_step=resume_step + 1)
 
     def path(self, *parts: str) -> Path:
         """A path inside the workdir, its parent directories created."""
@@ -166,7 +170,7 @@ class RunWriter:
 
     def image(self, tag: str, step: int, image: np.ndarray) -> None:
         """Adds an ``[H, W, C]`` uint8 image to TensorBoard."""
-        self._tb.add_image(tag, image, int(step), dataformats="HWC")
+        self._tb.add_image(tag, image, int(step))
 
     def summary(self, summary: dict[str, Any]) -> None:
         """Writes summary.json."""

@@ -9,6 +9,7 @@ run ends.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable
@@ -33,7 +34,14 @@ from jaxgan.parallel import (
     to_global,
 )
 from jaxgan.trainer.config import TrainConfig, create_state
-from jaxgan.workdir import CHECKPOINT_DIR, RunWriter, clear_run, config_record, read_config
+from jaxgan.workdir import (
+    CHECKPOINT_DIR,
+    CORRUPT_DIR,
+    RunWriter,
+    clear_run,
+    config_record,
+    read_config,
+)
 
 
 @dataclasses.dataclass
@@ -105,8 +113,14 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+            return
+        # the run is ending with an error (a full disk, ...): closing must not hide it
+        for close in (self.checkpointer.close, self.writer.close):
+            with contextlib.suppress(Exception):
+                close()
 
 
 def report(line: str) -> None:
@@ -258,6 +272,13 @@ def open_run(
     except DataError:
         checkpointer.close()
         raise
+    if restored is None and any((workdir / CORRUPT_DIR).glob("*")):
+        checkpointer.close()
+        raise UsageError(
+            f"no checkpoint in {workdir} is readable (the unreadable ones are in "
+            f"{workdir / CORRUPT_DIR}): nothing to resume, and the run's files are kept; "
+            "--restart --overwrite starts afresh"
+        )
     progress = Progress()
     resume_step = None
     if restored is not None:
