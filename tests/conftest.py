@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -112,9 +113,25 @@ def leaves(state) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
+def adam_step_sizes(tx, steps: int) -> np.ndarray:
+    """|update| of ``tx`` for a constant unit gradient: Adam's bias-corrected m / sqrt(v) is 1
+    then, so each step moves by the learning rate of that step (up to eps)."""
+    params = {"w": jnp.zeros(())}
+    opt_state, sizes = tx.init(params), []
+    for _ in range(steps):
+        updates, opt_state = tx.update({"w": jnp.ones(())}, opt_state, params)
+        sizes.append(float(jnp.abs(updates["w"])))
+    return np.array(sizes)
+
+
 def assert_same_state(a, b) -> None:
-    """Two states (or any pytrees) hold bitwise-equal arrays."""
+    """Two states (or any pytrees) hold bitwise-equal arrays: the same dtypes, shapes and bytes
+    (so NaN != 0 and -0.0 != 0.0, which ``assert_array_equal`` lets pass)."""
+    assert jax.tree.structure(a) == jax.tree.structure(b)
     la, lb = leaves(a), leaves(b)
     assert len(la) == len(lb)
-    for x, y in zip(la, lb, strict=True):
-        np.testing.assert_array_equal(x, y)
+    for i, (x, y) in enumerate(zip(la, lb, strict=True)):
+        assert (x.dtype, x.shape) == (y.dtype, y.shape), i
+        if x.tobytes() != y.tobytes():
+            np.testing.assert_array_equal(x, y)  # shows where they differ
+            raise AssertionError(f"leaf {i}: equal values, different bits (-0.0 or NaN payloads)")

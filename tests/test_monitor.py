@@ -3,6 +3,7 @@ mode collapse, samples like noise; evaluations that stop improving; short runs' 
 
 import json
 
+import numpy as np
 import pytest
 
 from jaxgan.experiments import gaussian1d, mnist
@@ -74,3 +75,17 @@ def test_a_metric_to_maximise_counts_evaluations_since_its_best(values, warns):
         w["kind"] for i, v in enumerate(values) for w in monitor.evaluated(i, {"hq_fraction": v})
     ]
     assert kinds == (["not_improving"] if warns else [])
+
+
+def test_a_failure_sign_counted_before_a_resume_counts_on_after_it():
+    """300 collapsed steps before a checkpoint and 200 after it make one 500-step window: the
+    counts are saved (as JSON, with the checkpoint's progress) and carried on."""
+    collapsed = {"diversity": np.full(300, 0.1), "d_loss": np.full(300, 0.7)}
+    before = HealthMonitor(window=500)
+    assert before.update(0, collapsed) == []
+    saved = json.loads(json.dumps(before.state))
+    after = HealthMonitor(window=500, state=saved)
+    warnings = after.update(300, {k: v[:200] for k, v in collapsed.items()})
+    assert [(w["step"], w["kind"]) for w in warnings] == [(500, "mode_collapse")]
+    fresh = HealthMonitor(window=500)  # without the carried counts: no window completes yet
+    assert fresh.update(300, {k: v[:200] for k, v in collapsed.items()}) == []

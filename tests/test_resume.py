@@ -19,15 +19,17 @@ import sys
 import time
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
-from conftest import assert_same_state
+from conftest import adam_step_sizes, assert_same_state, checkpoint_arrays
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import EXIT_DIVERGED
 from jaxgan.data import DataError
 from jaxgan.experiments import gaussian1d
 from jaxgan.tensorboard import EventWriter
-from jaxgan.trainer import CheckpointPolicy
+from jaxgan.trainer import CheckpointPolicy, make_optimizer
 from jaxgan.trainer.config import create_state
 
 EPOCHS = 8
@@ -376,3 +378,83 @@ def test_a_full_disk_stand_in(tmp_path, capsys, monkeypatch):
         "from the last checkpoint"
     )
     assert [p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
+
+
+def test_a_resume_with_more_epochs_stretches_the_schedule_over_the_new_total(tmp_path, capsys):
+    """A linear schedule reaches 0 at the end of a 2-epoch run (Adam then moves nothing);
+    resumed to 4 epochs, its learning rate at step 40 is half the initial one, and training
+    goes on."""
+    workdir = tmp_path / "run"
+    argv = ["--workdir", str(workdir), *TINY, "--lr-schedule", "linear"]
+    gaussian1d.main([*argv, "--epochs", "2"])
+    ended = final_state(workdir, epochs=2, lr_schedule="linear")
+    gaussian1d.main([*argv, "--epochs", "4"])
+    assert "resuming from step 40 (epoch 2)" in capsys.readouterr().err
+    resumed = final_state(workdir, epochs=4, lr_schedule="linear")
+    assert int(resumed.step) == 80
+    for before, after in zip(
+        jax.tree.leaves(ended.g.params), jax.tree.leaves(resumed.g.params), strict=True
+    ):
+        assert np.abs(np.asarray(after) - np.asarray(before)).max() > 1e-4
+    config = gaussian1d.Config(epochs=4, lr_schedule="linear", lr_g=2e-4)
+    schedule = make_optimizer(2e-4, config, 80)  # what the resumed run's optimizer is
+    sizes = adam_step_sizes(schedule, 41)
+    assert sizes[40] == pytest.approx(1e-4, rel=1e-4)
+
+
+DCGAN8 = ["--dataset", "mnist", "--image-size", "32", "--g-width", "8", "--d-width", "8"]
+# Each experiment's state kinds under a kill: D's dropout and G's EMA (the MNIST default), a
+# conditional run's labels (AC-GAN), batch norm on the host-fed runner (DCGAN); 200 random
+# digits, 4 steps an epoch, checkpoints every 2 steps.
+KILL_CASES = {
+    "mnist_default": ("mnist", ["--g-hidden", "32", "--d-hidden", "32"]),
+    "mnist_acgan": ("mnist", ["--conditional", "acgan", "--g-hidden", "32", "--d-hidden", "32"]),
+    "dcgan_host_fed": ("dcgan", [*DCGAN8, "--data-placement", "host", "--log-every", "4"]),
+}
+
+
+def kill_and_resume(experiment: str, options: list[str], workdir: Path, kills: int, seed: int):
+    """Runs ``options`` to the end with ``kills`` SIGKILLs at random points on the way (after
+    an epoch's log line, then anywhere up to 30 ms later: inside steps or saves)."""
+    argv = [sys.executable, "-m", f"jaxgan.experiments.{experiment}", "--workdir", str(workdir)]
+    rng = random.Random(seed)
+    for epoch in sorted(rng.sample(range(1, 6), kills)):
+        proc = subprocess.Popen(
+            [*argv, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+        )
+        while logged_epochs(workdir) < epoch and proc.poll() is None:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.03))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {epoch}"
+    result = subprocess.run([*argv, *options], capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+@pytest.mark.parametrize("case", sorted(KILL_CASES))
+def test_each_experiment_killed_and_resumed_matches_an_uninterrupted_run(
+    case, tiny_mnist, tmp_path
+):
+    experiment, extra = KILL_CASES[case]
+    options = ["--data-dir", str(tiny_mnist), "--batch-size", "50", "--epochs", "10"]
+    options += ["--eval-samples", "0", *extra]
+    straight = tmp_path / "straight"
+    module = f"jaxgan.experiments.{experiment}"
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--workdir", str(straight), *options],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    killed = tmp_path / "killed"
+    chunked = [*options, "--checkpoint-every-steps", "2", "--keep-checkpoints", "2"]
+    result = kill_and_resume(experiment, chunked, killed, kills=2, seed=len(case))
+    assert "resuming from step" in result.stderr
+    ours, theirs = checkpoint_arrays(killed), checkpoint_arrays(straight)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert ours[name].tobytes() == theirs[name].tobytes(), name
+    assert (killed / "metrics.jsonl").read_text() == (straight / "metrics.jsonl").read_text()

@@ -1,17 +1,21 @@
 """GANState, train_step and the epoch runner: learning, determinism, vmap, k D-steps."""
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import adam_step_sizes, assert_same_state
 
 from jaxgan import GANState, StepConfig, train_step
-from jaxgan.epoch import train_epoch
+from jaxgan.epoch import epoch_permutation, train_epoch
+from jaxgan.experiments import gaussian1d
 from jaxgan.losses import bce_d_loss
 from jaxgan.models import MLPDiscriminator, MLPGenerator, minibatch_std
 from jaxgan.state import generate_samples
 from jaxgan.step import train_step_body
+from jaxgan.trainer import make_optimizer
 
 
 def make_state(seed=0, *, d_steps=1, g_tx=None, d_tx=None, batch_norm=False, ema_decay=0.0):
@@ -186,3 +190,70 @@ def test_minibatch_std_is_the_batch_spread_for_every_sample():
     d = MLPDiscriminator(hidden=(8,), minibatch_std=True)
     params = d.init(jax.random.key(0), x)["params"]
     assert params["Dense_0"]["kernel"].shape == (3, 8)  # 2 inputs + the batch's spread
+
+
+def test_assert_same_state_compares_bits():
+    assert_same_state({"a": np.array([0.0, np.nan])}, {"a": np.array([0.0, np.nan])})
+    for other in (np.array([-0.0, np.nan]), np.array([0.0, 1.0]), np.array([0.0, np.nan], "f4")):
+        with pytest.raises(AssertionError):
+            assert_same_state({"a": np.array([0.0, np.nan])}, {"a": other})
+
+
+# --- optimisation: schedules, rmsprop; the data order ------------------------------------
+
+
+def test_learning_rate_schedules_follow_their_formulas_over_the_run():
+    lr, total = 1e-2, 10
+    t = np.arange(total)
+    for schedule, expected in (
+        ("constant", np.full(total, lr)),
+        ("linear", lr * (1 - t / total)),  # to 0 at the run's end
+        ("cosine", lr * 0.5 * (1 + np.cos(np.pi * t / total))),
+    ):
+        config = gaussian1d.Config(lr_schedule=schedule, beta1=0.5)
+        sizes = adam_step_sizes(make_optimizer(lr, config, total), total)
+        np.testing.assert_allclose(sizes, expected, rtol=1e-4, atol=1e-9, err_msg=schedule)
+
+
+def test_rmsprop_takes_its_hand_computed_steps():
+    lr, decay, eps = 1e-2, 0.9, 1e-8  # optax.rmsprop's defaults
+    config = gaussian1d.Config(optimizer="rmsprop", lr_schedule="constant")
+    sizes = adam_step_sizes(make_optimizer(lr, config, 3), 3)
+    v = np.cumsum([(1 - decay) * decay**k for k in range(3)])  # v_t for g = 1, v_0 = 0
+    np.testing.assert_allclose(sizes, lr / (np.sqrt(v) + eps), rtol=1e-5)  # 3.16 lr, ...
+
+
+def test_each_epoch_has_its_own_data_order_a_function_of_key_and_step():
+    key, n = jax.random.key(7), 50
+    orders = [np.asarray(epoch_permutation(key, jnp.array(s), n)) for s in (0, 10, 20)]
+    for order in orders:
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))  # a permutation
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    np.testing.assert_array_equal(orders[1], epoch_permutation(key, jnp.array(10), n))  # again
+    other = np.asarray(epoch_permutation(jax.random.key(8), jnp.array(10), n))
+    assert not np.array_equal(orders[1], other)
+
+
+def test_train_epoch_feeds_each_step_the_epochs_order_and_a_chunk_resumes_it():
+    """A step of one's own that records its batch: the epoch's rows are the permutation's,
+    batch after batch, and two half-epoch chunks see what one whole epoch sees."""
+
+    @flax.struct.dataclass
+    class Counter:
+        step: jax.Array
+        key: jax.Array
+
+    def record(state, batch, axis_name=None):
+        return state.replace(step=state.step + 1), {"rows": batch["x"]}
+
+    def start():  # the epoch at step 10 (train_epoch donates the state it is given)
+        return Counter(step=jnp.array(10), key=jax.random.key(3))
+
+    data = {"x": jnp.arange(40)}
+    expected = np.asarray(epoch_permutation(start().key, jnp.array(10), 40)).reshape(10, 4)
+    state, metrics = train_epoch(start(), data, batch_size=4, step_fn=record)
+    np.testing.assert_array_equal(metrics["rows"], expected)
+    assert int(state.step) == 20
+    half, first = train_epoch(start(), data, batch_size=4, step_fn=record, steps=5)
+    _, second = train_epoch(half, data, batch_size=4, step_fn=record, steps=5)
+    np.testing.assert_array_equal(np.concatenate([first["rows"], second["rows"]]), expected)
