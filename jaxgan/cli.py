@@ -226,7 +226,7 @@ def cli_main(
 ) -> None:
     """Parses options into ``config_cls``, validates them, and runs ``train``.
 
-    ``name`` is the experiment's module (``jaxgan.experiments.<name>`` for a bare name);
+    ``name`` is the experiment's module (a built-in's bare name, or one's own module);
     ``config_cls`` a :class:`~jaxgan.trainer.TrainConfig` subclass.
 
     A :class:`UsageError` (from validation) or :class:`~jaxgan.data.DataError` (from loading

@@ -94,21 +94,35 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_OPTIONS)
-def test_bad_options_give_one_line_and_exit_2(tmp_path, args, message):
+def test_bad_options_give_one_line_and_exit_2(tmp_path, capsys, args, message):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "keep.txt").write_text("precious")
+    expect_one_line_error(capsys, mixture2d.main, ["--workdir", str(workdir), *args], message)
+    assert sorted(p.name for p in workdir.iterdir()) == ["keep.txt"]
+
+
+def test_a_bad_option_is_one_line_and_exit_2_from_the_command_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxgan.experiments.mixture2d", "--workdir", str(workdir), *args],
+        [
+            sys.executable,
+            "-m",
+            "jaxgan.experiments.mixture2d",
+            "--workdir",
+            str(tmp_path),
+            "--d-steps",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert sorted(p.name for p in workdir.iterdir()) == ["keep.txt"]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr
+        == "python -m jaxgan.experiments.mixture2d: error: --d-steps must be >= 1, got 0\n"
+    )
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("name", ["gaussian1d", "mixture2d", "mnist", "dcgan"])

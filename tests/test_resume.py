@@ -414,11 +414,12 @@ KILL_CASES = {
 
 
 def kill_and_resume(experiment: str, options: list[str], workdir: Path, kills: int, seed: int):
-    """Runs ``options`` to the end with ``kills`` SIGKILLs at random points on the way (after
-    an epoch's log line, then anywhere up to 30 ms later: inside steps or saves)."""
+    """Runs ``options`` (at least 6 epochs) to the end with ``kills`` SIGKILLs at random points
+    of its first 4 epochs (after an epoch's log line, then anywhere up to 30 ms later: inside
+    steps or saves)."""
     argv = [sys.executable, "-m", f"jaxgan.experiments.{experiment}", "--workdir", str(workdir)]
     rng = random.Random(seed)
-    for epoch in sorted(rng.sample(range(1, 6), kills)):
+    for epoch in sorted(rng.sample(range(1, 4), kills)):
         proc = subprocess.Popen(
             [*argv, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
         )
@@ -438,7 +439,7 @@ def test_each_experiment_killed_and_resumed_matches_an_uninterrupted_run(
     case, tiny_mnist, tmp_path
 ):
     experiment, extra = KILL_CASES[case]
-    options = ["--data-dir", str(tiny_mnist), "--batch-size", "50", "--epochs", "10"]
+    options = ["--data-dir", str(tiny_mnist), "--batch-size", "50", "--epochs", "6"]
     options += ["--eval-samples", "0", *extra]
     straight = tmp_path / "straight"
     module = f"jaxgan.experiments.{experiment}"
@@ -451,7 +452,8 @@ def test_each_experiment_killed_and_resumed_matches_an_uninterrupted_run(
     assert result.returncode == 0, result.stderr[-2000:]
     killed = tmp_path / "killed"
     chunked = [*options, "--checkpoint-every-steps", "2", "--keep-checkpoints", "2"]
-    result = kill_and_resume(experiment, chunked, killed, kills=2, seed=len(case))
+    kills = 1 if experiment == "dcgan" else 2  # DCGAN's runs compile the longest
+    result = kill_and_resume(experiment, chunked, killed, kills=kills, seed=len(case))
     assert "resuming from step" in result.stderr
     ours, theirs = checkpoint_arrays(killed), checkpoint_arrays(straight)
     assert ours.keys() == theirs.keys()

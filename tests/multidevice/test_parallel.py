@@ -494,7 +494,7 @@ def test_a_run_over_8_devices_killed_and_resumed_matches_an_uninterrupted_one(tm
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
     idx = write_idx_dataset(tmp_path / "idx", images, np.arange(200) % 10)
-    options = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "10"]
+    options = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "6"]
     options += ["--eval-samples", "0", "--g-hidden", "32", "--d-hidden", "32"]
     straight = tmp_path / "straight"
     result = subprocess.run(
