@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import hashlib
 import logging
 import operator
@@ -183,6 +184,7 @@ class Checkpointer:
         each array once. The dicts are copied: the caller goes on changing its own while the
         files are written.
         """
+        self._check_space(state)
         record = {
             **copy.deepcopy(progress or {}),
             SETTINGS_KEY: settings(state),
@@ -196,6 +198,21 @@ class Checkpointer:
                     progress=ocp.args.JsonSave(record),
                 ),
                 metrics=copy.deepcopy(metrics),
+            )
+
+    def _check_space(self, state: Any) -> None:
+        """Refuses a save the disk has no room for before Orbax starts it: a save that fails
+        half-way stops with the same error, but its writes still in flight then print pages of
+        tracebacks from a closed event loop."""
+        arrays = sum(getattr(x, "nbytes", 0) for x in jax.tree.leaves(state))
+        needed = arrays + SAVE_OVERHEAD
+        free = shutil.disk_usage(self.directory).free
+        if free < needed:
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device ({free // 1024} KiB free, a checkpoint needs about "
+                f"{needed // 1024} KiB)",
+                str(self.directory),
             )
 
     def wait(self) -> None:
@@ -289,6 +306,7 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {line[:160]}" if line else type(error).__name__
 
 
+SAVE_OVERHEAD = 256 * 1024  # a checkpoint's metadata files beside its arrays, and headroom
 SETTINGS_KEY = "step_settings"  # in the progress item: the state's static settings
 DIGEST_KEY = "arrays_sha256"  # in the progress item: the digest of the state's arrays
 
