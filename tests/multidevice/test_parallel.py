@@ -22,7 +22,7 @@ from test_resume import ENV as RESUME_ENV
 from test_resume import kill_and_resume
 from test_variants import run_example, tracker, tracker_step
 
-from jaxgan import parallel
+from jaxgan import data, parallel
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import config_parser
 from jaxgan.epoch import exchange_rows, shard_rows, train_epoch
@@ -437,17 +437,28 @@ def test_a_step_of_ones_own_over_its_own_state_runs_data_parallel():
 # for 10 steps, then one rounding-level event (a unit's pre-activation or a near-zero gradient
 # component changing sign) moves its samples 3e-5 apart at step 12 and 1e-3 by step 20; the
 # ring without dropout does the same. Such drift starts at a different step for every dataset.
-STEPS = 5
+STEPS = 20
 DCGAN8 = ("--batch-size", "80", "--g-width", "8", "--d-width", "8", "--eval-samples", "0")
+# (module, options for 20 steps, tolerance on the samples). Adam moves a parameter whose
+# gradient is rounding noise by about lr with the noise's sign, and the sign is not
+# device-count invariant: on the ring and in DCGAN a few hundred such parameters differ by up
+# to 1.3 lr after 20 steps (measured: samples 3.5e-4 and 3.8e-4 apart, lr 2e-4), elsewhere
+# the samples agree to 3e-6 (MNIST on real digits; on random-noise "digits" rounding
+# dominates far more gradients).
 DEFAULT_RUNS = {
-    "gaussian1d": (gaussian1d, ["--num-train", "1000"]),
-    "mixture2d_ring": (mixture2d, ["--num-train", "1000", "--eval-samples", "100"]),
+    "gaussian1d": (gaussian1d, ["--num-train", "4000"], 1e-5),
+    "mixture2d_ring": (mixture2d, ["--num-train", "4000", "--eval-samples", "100"], 2e-3),
     "mixture2d_grid": (
         mixture2d,
-        ["--dataset", "grid", "--num-train", "1000", "--eval-samples", "100"],
+        ["--dataset", "grid", "--num-train", "4000", "--eval-samples", "100"],
+        1e-5,
     ),
-    "mnist": (mnist, ["--data-dir", "{idx}", "--eval-samples", "0", "--batch-size", "80"]),
-    "dcgan": (dcgan, ["--dataset", "mnist", "--data-dir", "{idx}", "--image-size", "32", *DCGAN8]),
+    "mnist": (mnist, ["--data-dir", "{idx}", "--eval-samples", "0", "--batch-size", "80"], 1e-5),
+    "dcgan": (
+        dcgan,
+        ["--dataset", "mnist", "--data-dir", "{idx}", "--image-size", "32", *DCGAN8],
+        2e-3,
+    ),
 }
 
 
@@ -467,16 +478,16 @@ def final_samples(module, argv: list[str], workdir: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", sorted(DEFAULT_RUNS))
-def test_each_experiments_default_on_8_devices_matches_1_device(name, tmp_path):
-    """An epoch of each experiment's defaults on 8 devices and on 1 ends with the same samples
-    to 1e-5. (Parameters whose gradient is near zero can differ by up to 2 lr: Adam's first
-    update is lr * sign(g), and the sign of a component that rounding dominates is not
-    device-count invariant; such parameters barely move the samples.)"""
-    module, argv = DEFAULT_RUNS[name]
-    rng = np.random.default_rng(0)
-    idx = write_idx_dataset(
-        tmp_path / "idx", rng.integers(0, 256, (400, 28, 28), np.uint8), np.arange(400) % 10
-    )
+def test_each_experiments_default_on_8_devices_matches_1_device(name, tmp_path, request):
+    """20 steps of each experiment's defaults on 8 devices and on 1 end with the same samples,
+    to 1e-5 where no gradient is rounding noise (see DEFAULT_RUNS); the image experiments on
+    1,600 real digits."""
+    module, argv, tolerance = DEFAULT_RUNS[name]
+    idx = None
+    if any("{idx}" in a for a in argv):
+        real = request.getfixturevalue("real_mnist")
+        digits = data.load_idx(real, "train", rows=slice(0, 80 * STEPS))
+        idx = write_idx_dataset(tmp_path / "idx", digits["image"][..., 0], digits["label"])
     samples = []
     for devices in (1, 8):
         workdir = tmp_path / f"d{devices}"
@@ -486,7 +497,7 @@ def test_each_experiments_default_on_8_devices_matches_1_device(name, tmp_path):
         assert int(checkpoint_arrays(workdir)["['step']"]) == STEPS
         samples.append(final_samples(module, run_argv, workdir))
     print(name, float(np.abs(samples[1] - samples[0]).max()))
-    np.testing.assert_allclose(samples[1], samples[0], atol=1e-5)
+    np.testing.assert_allclose(samples[1], samples[0], atol=tolerance)
 
 
 def test_a_run_over_8_devices_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):
