@@ -29,7 +29,7 @@ from flax.training import train_state
 
 from jaxgan.inputs import AuxiliaryClassifier, ClassConditional, Unconditional
 from jaxgan.losses import GANLoss, get_loss
-from jaxgan.terms import GradientPenalty, InstanceNoise, LabelTargets, R1Penalty
+from jaxgan.terms import GradientPenalty, InstanceNoise, LabelTargets, R1Penalty, R2Penalty
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -111,6 +111,7 @@ class StepConfig:
         loss: GANLoss | str = "non_saturating",
         gp_weight: float | None = None,
         r1_gamma: float = 0.0,
+        r2_gamma: float = 0.0,
         real_target: Sequence[float] = (1.0,),
         fake_target: Sequence[float] = (0.0,),
         label_flip: float = 0.0,
@@ -125,15 +126,17 @@ class StepConfig:
     ) -> StepConfig:
         """The composition the command line's options name (each option is the parameter of
         the same name, so the trainer passes its fields through): the gradient penalty (λ;
-        None = the loss's own) and R1 (γ) as D's terms; label targets (``T``, or ``LO HI`` for
+        None = the loss's own), R1 and R2 (γ) as D's terms; label targets (``T``, or ``LO HI`` for
         a uniform draw) and flipping when set; instance noise decaying to 0 over
         ``instance_noise_steps`` (0: over ``total_steps``, the run's); ``conditional``
         ``"none"``, ``"cgan"`` or ``"acgan"`` as the inputs; ``settings`` are the other
         fields (``d_steps``, ``latent_dim``, ...)."""
         loss = get_loss(loss)
         gp = loss.gp_weight if gp_weight is None else gp_weight
-        d_terms = ((GradientPenalty(gp),) if gp else ()) + (
-            (R1Penalty(r1_gamma),) if r1_gamma else ()
+        d_terms = (
+            *((GradientPenalty(gp),) if gp else ()),
+            *((R1Penalty(r1_gamma),) if r1_gamma else ()),
+            *((R2Penalty(r2_gamma),) if r2_gamma else ()),
         )
         for name, target in (("real_target", real_target), ("fake_target", fake_target)):
             if len(target) not in (1, 2):

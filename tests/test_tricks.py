@@ -120,6 +120,8 @@ def test_gradient_penalty_and_r1_add_their_hand_computed_values_to_d_loss():
     assert gp - plain == pytest.approx(10.0 * (norm - 1) ** 2, rel=1e-4)  # λ E[(|∇D| - 1)²]
     r1, _ = first_d_loss(loss="wgan", weight_clip=0.0, r1_gamma=3.0)
     assert r1 - plain == pytest.approx(3.0 / 2 * norm**2, rel=1e-4)  # γ/2 E[|∇D(x)|²]
+    r2, _ = first_d_loss(loss="wgan", weight_clip=0.0, r2_gamma=5.0)
+    assert r2 - plain == pytest.approx(5.0 / 2 * norm**2, rel=1e-4)  # γ/2 E[|∇D(G(z))|²]
     both, _ = first_d_loss(loss="wgan", weight_clip=0.0, gp_weight=10.0, r1_gamma=3.0)
     assert both - plain == pytest.approx(10.0 * (norm - 1) ** 2 + 1.5 * norm**2, rel=1e-4)
 
@@ -134,7 +136,12 @@ def test_penalties_and_instance_noise_change_the_d_update():
         return np.concatenate([np.ravel(p) for p in jax.tree.leaves(state.d.params)])
 
     plain = d_params()
-    for tricks in ({"gp_weight": 10.0}, {"r1_gamma": 1.0}, {"instance_noise": 0.5}):
+    for tricks in (
+        {"gp_weight": 10.0},
+        {"r1_gamma": 1.0},
+        {"r2_gamma": 1.0},
+        {"instance_noise": 0.5},
+    ):
         assert np.abs(d_params(**tricks) - plain).max() > 1e-6, tricks
 
 

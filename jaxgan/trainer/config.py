@@ -101,6 +101,9 @@ class TrainConfig:
         group=STEP,
     )
     r1_gamma: float = option(0.0, "R1 penalty γ on D's gradient at real data (0 = off)", group=STEP)
+    r2_gamma: float = option(
+        0.0, "R2 penalty γ on D's gradient at generated data (0 = off; R3GAN: with R1)", group=STEP
+    )
     weight_clip: float | None = option(
         None,
         "clip D's weights to [-c, c] (default: 0.01 for --loss wgan, else off)",
