@@ -74,15 +74,12 @@ def _disk_errors(directory: Path):
         raise OSError(int(code[1]), os.strerror(int(code[1])), str(directory)) from e
 
 
-def _orbax_thread_error(record: logging.LogRecord) -> bool:
-    """Whether a log record is Orbax reporting, from a background thread, the failure of an
-    asynchronous save: the same error reaches the caller of :meth:`Checkpointer.save` or
+def _without_orbax_errors(record: logging.LogRecord) -> bool:
+    """A log filter that drops Orbax's error reports (with tracebacks, from its background
+    threads and again from ``wait_until_finished``) of a failed asynchronous save: Orbax
+    raises the same error to the caller of :meth:`Checkpointer.save` or
     :meth:`~Checkpointer.wait`, which reports it once (as one line, for a full disk)."""
-    return record.levelno >= logging.ERROR and "orbax" in record.pathname
-
-
-def _without_orbax_thread_errors(record: logging.LogRecord) -> bool:
-    return not _orbax_thread_error(record)
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
 
 
 def _handlers() -> dict[str, ocp.CheckpointHandler]:
@@ -141,7 +138,7 @@ class Checkpointer:
     ):
         self.workdir = Path(workdir).absolute()
         self.directory = self.workdir / CHECKPOINT_DIR
-        logging.getLogger("absl").addFilter(_without_orbax_thread_errors)  # added once
+        logging.getLogger("absl").addFilter(_without_orbax_errors)  # added once
         policies: list[Any] = [ocp.checkpoint_managers.LatestN(keep)]
         best_fn = None
         if best_metric is not None:
