@@ -173,23 +173,6 @@ def test_sigterm_finishes_the_chunk_saves_and_exits_zero(reference, tmp_path):
     assert ours == theirs
 
 
-def test_corrupt_latest_checkpoint_is_reported_and_skipped(reference, tmp_path):
-    workdir = tmp_path / "run"
-    shutil.copytree(reference, workdir)
-    last = EPOCHS * 20
-    for path in (workdir / "checkpoints" / str(last)).rglob("*"):
-        if path.is_file() and path.parent.name == "d":  # the array data: cut in half
-            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-    result = run(workdir)  # the run is complete, but its last checkpoint is broken
-    assert result.returncode == 0, result.stderr
-    assert f"checkpoint at step {last} is unreadable" in result.stderr
-    assert "<bound method" not in result.stderr and "source locations" not in result.stderr
-    assert f"resuming from step {last - 20}" in result.stderr
-    assert (workdir / "checkpoints_corrupt" / str(last)).is_dir()
-    assert_same_state(final_state(workdir), final_state(reference))
-
-
 def overwrite_middle(checkpoint: Path, size: int = 64) -> Path:
     """Random bytes written over the middle of ``checkpoint``'s largest file, its length kept
     (what a flipped disk block does, which the files' own structure does not reveal)."""
@@ -201,18 +184,31 @@ def overwrite_middle(checkpoint: Path, size: int = 64) -> Path:
     return largest
 
 
-def test_bytes_damaged_in_the_newest_checkpoint_fail_its_digest_and_the_one_before_resumes(
-    reference, tmp_path
+def truncate_arrays(checkpoint: Path) -> None:
+    """The checkpoint's array data files cut in half (Orbax fails to read them)."""
+    for path in checkpoint.rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage", [truncate_arrays, overwrite_middle], ids=["cut", "bytes"])
+def test_a_broken_newest_checkpoint_is_set_aside_and_the_one_before_resumes(
+    damage, reference, tmp_path
 ):
+    """Cut files Orbax cannot read; overwritten bytes it reads fail the digest. Either way the
+    checkpoint is reported readably, moved aside, and the rerun trains the last epoch again
+    to the uninterrupted run's state and log."""
     workdir = tmp_path / "run"
     shutil.copytree(reference, workdir)
     last = EPOCHS * 20
-    overwrite_middle(workdir / "checkpoints" / str(last))
+    damage(workdir / "checkpoints" / str(last))
 
-    result = run(workdir)
+    result = run(workdir)  # the run is complete, but its last checkpoint is broken
     assert result.returncode == 0, result.stderr
     assert f"checkpoint at step {last} is unreadable" in result.stderr
-    assert f"resuming from step {last - 20}" in result.stderr  # and trains the last epoch again
+    assert "<bound method" not in result.stderr and "source locations" not in result.stderr
+    assert f"resuming from step {last - 20}" in result.stderr
+    assert (workdir / "checkpoints_corrupt" / str(last)).is_dir()
     assert_same_state(final_state(workdir), final_state(reference))
     ours, theirs = ((w / "metrics.jsonl").read_text() for w in (workdir, reference))
     assert ours == theirs
@@ -444,13 +440,12 @@ def kill_and_resume(experiment: str, options: list[str], workdir: Path, kills: i
     return result
 
 
-@pytest.mark.parametrize("case", sorted(KILL_CASES))
-def test_each_experiment_killed_and_resumed_matches_an_uninterrupted_run(
-    case, tiny_mnist, tmp_path
-):
-    experiment, extra = KILL_CASES[case]
-    options = ["--data-dir", str(tiny_mnist), "--batch-size", "50", "--epochs", "6"]
-    options += ["--eval-samples", "0", *extra]
+def assert_killed_run_matches_straight(
+    experiment: str, options: list[str], tmp_path: Path, *, kills: int, seed: int
+) -> None:
+    """An uninterrupted run of ``options`` and one killed ``kills`` times on the way
+    (:func:`kill_and_resume`, checkpoints every 2 steps) end with bitwise the same checkpointed
+    arrays and the same metrics.jsonl."""
     straight = tmp_path / "straight"
     module = f"jaxgan.experiments.{experiment}"
     result = subprocess.run(
@@ -462,11 +457,21 @@ def test_each_experiment_killed_and_resumed_matches_an_uninterrupted_run(
     assert result.returncode == 0, result.stderr[-2000:]
     killed = tmp_path / "killed"
     chunked = [*options, "--checkpoint-every-steps", "2", "--keep-checkpoints", "2"]
-    kills = 1 if experiment == "dcgan" else 2  # DCGAN's runs compile the longest
-    result = kill_and_resume(experiment, chunked, killed, kills=kills, seed=len(case))
+    result = kill_and_resume(experiment, chunked, killed, kills=kills, seed=seed)
     assert "resuming from step" in result.stderr
     ours, theirs = checkpoint_arrays(killed), checkpoint_arrays(straight)
     assert ours.keys() == theirs.keys()
     for name in ours:
         assert ours[name].tobytes() == theirs[name].tobytes(), name
     assert (killed / "metrics.jsonl").read_text() == (straight / "metrics.jsonl").read_text()
+
+
+@pytest.mark.parametrize("case", sorted(KILL_CASES))
+def test_each_experiment_killed_and_resumed_matches_an_uninterrupted_run(
+    case, tiny_mnist, tmp_path
+):
+    experiment, extra = KILL_CASES[case]
+    options = ["--data-dir", str(tiny_mnist), "--batch-size", "50", "--epochs", "6"]
+    options += ["--eval-samples", "0", *extra]
+    kills = 1 if experiment == "dcgan" else 2  # DCGAN's runs compile the longest
+    assert_killed_run_matches_straight(experiment, options, tmp_path, kills=kills, seed=len(case))

@@ -18,8 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import checkpoint_arrays, write_idx_dataset
 from jax.sharding import PartitionSpec as P
-from test_resume import ENV as RESUME_ENV
-from test_resume import kill_and_resume
+from test_resume import assert_killed_run_matches_straight
 from test_variants import run_example, tracker, tracker_step
 
 from jaxgan import data, parallel
@@ -508,18 +507,4 @@ def test_a_run_over_8_devices_killed_and_resumed_matches_an_uninterrupted_one(tm
     idx = write_idx_dataset(tmp_path / "idx", images, np.arange(200) % 10)
     options = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "6"]
     options += ["--eval-samples", "0", "--g-hidden", "32", "--d-hidden", "32"]
-    straight = tmp_path / "straight"
-    result = subprocess.run(
-        [sys.executable, "-m", "jaxgan.experiments.mnist", "--workdir", str(straight), *options],
-        capture_output=True,
-        text=True,
-        env=RESUME_ENV,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    killed = tmp_path / "killed"
-    chunked = [*options, "--checkpoint-every-steps", "2", "--keep-checkpoints", "2"]
-    result = kill_and_resume("mnist", chunked, killed, kills=1, seed=8)
-    assert "resuming from step" in result.stderr
-    ours, theirs = checkpoint_arrays(killed), checkpoint_arrays(straight)
-    assert {k: v.tobytes() for k, v in ours.items()} == {k: v.tobytes() for k, v in theirs.items()}
-    assert (killed / "metrics.jsonl").read_text() == (straight / "metrics.jsonl").read_text()
+    assert_killed_run_matches_straight("mnist", options, tmp_path, kills=1, seed=8)
