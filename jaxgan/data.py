@@ -286,7 +286,7 @@ def concatenate(chunks: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _square_resize(image, size: int):
+def square_resize(image, size: int):
     """Centre crop to a square (the shorter side), then resize to ``size`` × ``size``."""
     from PIL import Image
 
@@ -309,7 +309,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
     def one(image: np.ndarray) -> np.ndarray:
         pil = Image.fromarray(image[..., 0] if channels == 1 else image)
-        return np.asarray(_square_resize(pil, size), np.uint8).reshape(size, size, channels)
+        return np.asarray(square_resize(pil, size), np.uint8).reshape(size, size, channels)
 
     return np.stack([one(image) for image in images])
 
@@ -380,7 +380,7 @@ def image_folder_chunks(
         for path in paths[start : start + chunk]:
             try:
                 with Image.open(path) as image:
-                    image = _square_resize(image.convert("RGB" if channels == 3 else "L"), size)
+                    image = square_resize(image.convert("RGB" if channels == 3 else "L"), size)
             except (OSError, UnidentifiedImageError, ValueError):
                 skipped.append(path)
                 continue

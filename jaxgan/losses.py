@@ -2,7 +2,9 @@
 
 Every discriminator loss takes ``(real_logits, fake_logits)`` and every generator loss takes
 ``(fake_logits, real_logits)`` (the real ones matter to relativistic losses; the classic ones
-ignore them and accept ``fake_logits`` alone); both return a scalar to *minimise*.
+ignore them and accept ``fake_logits`` alone); both return a scalar to *minimise*. Logits come
+one per sample, ``[n]``, or one per patch (PatchGAN's ``[n, h, w]``): every loss averages over
+all of them, and the relativistic pairing pairs patches by position.
 Probabilities never appear: with ``D(x) = sigmoid(l)``, ``log D(x) = -softplus(-l)`` and
 ``log(1 - D(x)) = -softplus(l)``, which stay finite for any logit, where ``log(sigmoid(l))``
 underflows to ``-inf`` once ``l < -88``.
@@ -174,8 +176,8 @@ def rpgan_d_loss(real_logits: Array, fake_logits: Array) -> Array:
     decision only relative to the data, which removes a source of mode dropping.
 
     Args:
-      real_logits: D's raw outputs on real samples, ``[n]``.
-      fake_logits: D's raw outputs on generated samples, ``[n]`` (paired by position).
+      real_logits: D's raw outputs on real samples, ``[n]`` (or ``[n, h, w]`` patches).
+      fake_logits: D's raw outputs on generated samples, shaped alike (paired by position).
 
     Returns:
       The scalar loss; ``log 2`` at the fixed point ``D(x) = D(G(z))``.
@@ -188,8 +190,8 @@ def rpgan_g_loss(fake_logits: Array, real_logits: Array) -> Array:
     :func:`rpgan_d_loss`).
 
     Args:
-      fake_logits: D's raw outputs on generated samples, ``[n]``.
-      real_logits: D's raw outputs on real samples, ``[n]``.
+      fake_logits: D's raw outputs on generated samples, ``[n]`` (or ``[n, h, w]``).
+      real_logits: D's raw outputs on real samples, shaped alike.
 
     Returns:
       The scalar loss; ``log 2`` at the fixed point.
@@ -238,7 +240,7 @@ def soft_bce_d_loss(
     (real targets 0.9, Salimans et al. 2016), soft labels and label flipping are targets.
 
     Args:
-      real_logits, fake_logits: D's logits, shape ``[n]`` each.
+      real_logits, fake_logits: D's logits, ``[n]`` (or ``[n, h, w]``) each.
       real_targets, fake_targets: the targets, broadcastable to the logits.
 
     Returns:
@@ -273,7 +275,8 @@ def gradient_penalty(
     critic that is exactly 1-Lipschitz along them. Weighted by λ = 10 in the paper.
 
     Args:
-      critic: maps a batch shaped like ``real`` to ``[n]`` outputs.
+      critic: maps a batch shaped like ``real`` to ``[n]`` outputs (the step gives a
+        PatchGAN's as each sample's mean patch logit).
       real, fake: real and generated batches of one shape.
       weights: ``[n]`` interpolation weights in [0, 1].
 
@@ -292,7 +295,8 @@ def r1_penalty(critic: Callable[[Array], Array], real: Array) -> Array:
     to D's loss as ``gamma / 2`` times this value.
 
     Args:
-      critic: maps a batch shaped like ``real`` to ``[n]`` outputs.
+      critic: maps a batch shaped like ``real`` to ``[n]`` outputs (the step gives a
+        PatchGAN's as each sample's mean patch logit).
       real: a real batch.
 
     Returns:

@@ -5,7 +5,8 @@
 - feature sets (an evaluation network's embedding of real and generated images): the Fréchet
   distance (FID's formula), KID, improved precision/recall, density/coverage;
 - class probabilities of generated samples: classes covered, KL to uniform, an Inception-Score-
-  style score.
+  style score;
+- paired images (a translation's outputs against their targets): L1, PSNR and SSIM.
 """
 
 from __future__ import annotations
@@ -282,3 +283,71 @@ def label_accuracy(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     hits = np.asarray(probs).argmax(axis=1) == labels
     per_class = [hits[labels == c].mean() for c in np.unique(labels)]
     return {"label_accuracy": float(hits.mean()), "label_accuracy_min": float(min(per_class))}
+
+
+def _as_pairs(outputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both image sets as float64 ``[N, H, W, C]``; refuses sets that do not pair up."""
+    x, y = np.asarray(outputs, np.float64), np.asarray(targets, np.float64)
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(
+            f"outputs and targets must be image sets [N, H, W, C] of one shape, got "
+            f"{x.shape} and {y.shape}"
+        )
+    return x, y
+
+
+def psnr(outputs: np.ndarray, targets: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, ``10 log10(L^2 / MSE)`` per image (``L`` the
+    ``data_range``), averaged over the images; an exact image scores 100 (its MSE clipped at
+    ``1e-10 L^2``)."""
+    x, y = _as_pairs(outputs, targets)
+    mse = np.mean(np.square(x - y), axis=(1, 2, 3))
+    return float(np.mean(10 * np.log10(data_range**2 / np.maximum(mse, 1e-10 * data_range**2))))
+
+
+def _gaussian_filter(images: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """``[N, H, W, C]`` images filtered by a normalised ``size`` × ``size`` Gaussian, only
+    where the window fits ("valid"): ``[N, H - size + 1, W - size + 1, C]``."""
+    taps = np.exp(-0.5 * np.square(np.arange(size) - (size - 1) / 2) / sigma**2)
+    taps /= taps.sum()
+    windows = np.lib.stride_tricks.sliding_window_view(images, size, axis=1) @ taps
+    return np.lib.stride_tricks.sliding_window_view(windows, size, axis=2) @ taps
+
+
+def ssim(
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    data_range: float = 1.0,
+    window: int = 11,
+    sigma: float = 1.5,
+) -> float:
+    """Structural similarity (Wang et al. 2004), the mean over images, channels and window
+    positions of ``(2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 +
+    C2))``, with the paper's 11 × 11 Gaussian window (σ 1.5), ``C1 = (0.01 L)^2`` and
+    ``C2 = (0.03 L)^2``; 1 for identical images."""
+    x, y = _as_pairs(outputs, targets)
+    if min(x.shape[1:3]) < window:
+        raise ValueError(f"SSIM's {window}x{window} window is larger than {x.shape[1:3]} images")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+
+    def mean(a):
+        return _gaussian_filter(a, window, sigma)
+
+    mu_x, mu_y = mean(x), mean(y)
+    var_x, var_y = mean(x * x) - mu_x**2, mean(y * y) - mu_y**2
+    cov = mean(x * y) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    return float(np.mean(num / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))))
+
+
+def paired_scores(outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """A translation's outputs against their targets, both uint8 ``[N, H, W, C]``, on the
+    [0, 1] scale: ``test_l1`` (mean absolute error), ``test_psnr`` (dB), ``test_ssim``."""
+    x, y = _as_pairs(outputs, targets)
+    x, y = x / 255.0, y / 255.0
+    return {
+        "test_l1": float(np.mean(np.abs(x - y))),
+        "test_psnr": psnr(x, y),
+        "test_ssim": ssim(x, y),
+    }

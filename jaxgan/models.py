@@ -318,7 +318,7 @@ class MLPDiscriminator(nn.Module):
 # --- DCGAN (Radford et al. 2016), as in the PyTorch DCGAN tutorial.
 
 DCGAN_RESOLUTIONS = (32, 64, 96)
-_DCGAN_INIT = nn.initializers.normal(0.02)  # weights N(0, 0.02), the paper's
+DCGAN_INIT = nn.initializers.normal(0.02)  # weights N(0, 0.02), the paper's
 
 
 def _bn_scale_init(key, shape, dtype=jnp.float32):
@@ -335,7 +335,7 @@ def dcgan_layout(resolution: int) -> tuple[int, int]:
     return layers, resolution >> layers
 
 
-def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
     """PyTorch's BatchNorm2d defaults (momentum 0.1, eps 1e-5); with ``axis_name`` the batch
     statistics are those of the global batch over that device axis."""
     return nn.BatchNorm(
@@ -379,10 +379,10 @@ class DCGANGenerator(nn.Module):
         features = self.width * 2 ** (layers - 1)
         h = _Project(features, base, name="ConvTranspose_0")(h)
         for i in range(layers):
-            h = nn.relu(_batch_norm(train, self.axis_name)(h))
+            h = nn.relu(batch_norm(train, self.axis_name)(h))
             last = features == self.width
             features = self.channels if last else features // 2
-            h = _UpConv(features, name=f"ConvTranspose_{i + 1}")(h)
+            h = UpConv(features, name=f"ConvTranspose_{i + 1}")(h)
         return jnp.tanh(h)
 
 
@@ -398,25 +398,28 @@ class _Project(nn.Module):
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
         shape = (self.size, self.size, h.shape[-1], self.features)
-        kernel = self.param("kernel", _DCGAN_INIT, shape)
+        kernel = self.param("kernel", DCGAN_INIT, shape)
         # a transposed convolution of a single pixel places the flipped kernel
         return jnp.einsum("bc,ijcf->bijf", h, kernel[::-1, ::-1])
 
 
-def _conv2x2(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
-    """A 2×2 stride-1 "VALID" convolution (``[N, H + 1, W + 1, C]`` by ``[2, 2, C, F]``) as
-    four matrix products of shifted views, whose gradients are matrix products too.
+def conv_valid(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    """A stride-1 "VALID" convolution (``[N, H, W, C]`` by ``[k, k, C, F]``) as ``k²`` matrix
+    products of shifted views, whose gradients are matrix products too.
 
-    DCGAN's strided and transposed convolutions are written with it (:class:`_DownConv`,
-    :class:`_UpConv`) because XLA:CPU computes convolution kernel gradients inside a whole
-    training step on a slow path: at 32×32, width 32, batch 128, D's four kernel gradients
-    took 1.3–1.7 s each and the step 7.3 s; as matrix products the step takes 0.67 s (and at
-    64×64, width 64, 11 s instead of 328 s). The values are the convolutions' (tested)."""
-    height, width = x.shape[1] - 1, x.shape[2] - 1
-    return sum(x[:, a : a + height, b : b + width] @ kernel[a, b] for a in (0, 1) for b in (0, 1))
+    jaxgan's convolutions are written with it (:class:`DownConv`, :class:`UpConv`,
+    :class:`ShiftConv`) because XLA:CPU computes convolution kernel gradients inside a whole
+    training step on a slow path: at 32×32, width 32, batch 128, DCGAN D's four kernel
+    gradients took 1.3–1.7 s each and the step 7.3 s; as matrix products the step takes 0.67 s
+    (and at 64×64, width 64, 11 s instead of 328 s). The values are the convolutions' (tested)."""
+    k = kernel.shape[0]
+    height, width = x.shape[1] - k + 1, x.shape[2] - k + 1
+    return sum(
+        x[:, a : a + height, b : b + width] @ kernel[a, b] for a in range(k) for b in range(k)
+    )
 
 
-class _DownConv(nn.Module):
+class DownConv(nn.Module):
     """A 4×4 stride-2 convolution with padding 1 (PyTorch's ``Conv2d(in, out, 4, 2, 1)``),
     computed as a 2×2 stride-1 convolution of the padded input with each 2×2 block of pixels
     folded into the channels (space-to-depth), the kernel folded alike.
@@ -424,24 +427,29 @@ class _DownConv(nn.Module):
     Output pixel ``i`` reads padded input rows ``2i .. 2i + 3``: blocks ``i`` and ``i + 1``, so
     kernel tap ``2a + p`` meets position ``p`` of block ``i + a``. Its kernel is the strided
     convolution's (``[4, 4, in, out]``), so checkpoints and parameter counts are unchanged.
+    The input's height and width must be even; ``use_bias`` adds a bias (initialised 0).
     """
 
     features: int
+    use_bias: bool = False
 
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
-        kernel = self.param("kernel", _DCGAN_INIT, (4, 4, h.shape[-1], self.features))
+        if h.shape[1] % 2 or h.shape[2] % 2:
+            raise ValueError(f"a stride-2 convolution needs an even size, got {h.shape[1:3]}")
+        kernel = self.param("kernel", DCGAN_INIT, (4, 4, h.shape[-1], self.features))
         h = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
         b, height, width, c = h.shape
         blocks = h.reshape((b, height // 2, 2, width // 2, 2, c)).transpose(0, 1, 3, 2, 4, 5)
         folded = kernel.reshape((2, 2, 2, 2, c, self.features)).transpose(0, 2, 1, 3, 4, 5)
-        return _conv2x2(
+        out = conv_valid(
             blocks.reshape((b, height // 2, width // 2, 4 * c)),
             folded.reshape((2, 2, 4 * c, self.features)),
         )
+        return _add_bias(self, out)
 
 
-class _UpConv(nn.Module):
+class UpConv(nn.Module):
     """A 4×4 stride-2 transposed convolution that doubles the size (``nn.ConvTranspose`` with
     padding "SAME", PyTorch's ``ConvTranspose2d(in, out, 4, 2, 1)``), computed as four 2×2
     stride-1 convolutions, one per output phase, interleaved.
@@ -452,18 +460,46 @@ class _UpConv(nn.Module):
     """
 
     features: int
+    use_bias: bool = False
 
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
-        kernel = self.param("kernel", _DCGAN_INIT, (4, 4, h.shape[-1], self.features))
+        kernel = self.param("kernel", DCGAN_INIT, (4, 4, h.shape[-1], self.features))
         b, height, width, _ = h.shape
         phases = [
-            _conv2x2(jnp.pad(h, ((0, 0), (1 - r, r), (1 - s, s), (0, 0))), kernel[r::2, s::2])
+            conv_valid(jnp.pad(h, ((0, 0), (1 - r, r), (1 - s, s), (0, 0))), kernel[r::2, s::2])
             for r in (0, 1)
             for s in (0, 1)
         ]
         out = jnp.stack(phases, axis=3).reshape((b, height, width, 2, 2, self.features))
-        return out.transpose(0, 1, 3, 2, 4, 5).reshape((b, 2 * height, 2 * width, self.features))
+        out = out.transpose(0, 1, 3, 2, 4, 5).reshape((b, 2 * height, 2 * width, self.features))
+        return _add_bias(self, out)
+
+
+class ShiftConv(nn.Module):
+    """A stride-1 ``size`` × ``size`` convolution with ``padding`` zeros on every side
+    (PyTorch's ``Conv2d(in, out, size, 1, padding)``; ``padding = size // 2`` keeps odd sizes
+    "SAME"), as :func:`conv_valid`'s matrix products; kernel ``[size, size, in, out]``
+    initialised N(0, 0.02), and a bias (0) when ``use_bias``."""
+
+    features: int
+    size: int = 3
+    padding: int = 1
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
+        shape = (self.size, self.size, h.shape[-1], self.features)
+        kernel = self.param("kernel", DCGAN_INIT, shape)
+        p = self.padding
+        return _add_bias(self, conv_valid(jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0))), kernel))
+
+
+def _add_bias(layer: nn.Module, out: jnp.ndarray) -> jnp.ndarray:
+    """``out`` plus the layer's bias (a parameter initialised to 0) when it has one."""
+    if not layer.use_bias:
+        return out
+    return out + layer.param("bias", nn.initializers.zeros, (layer.features,))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -499,12 +535,12 @@ class DCGANDiscriminator(nn.Module):
             planes = jnp.broadcast_to(features[:, None, None], (*x.shape[:3], features.shape[-1]))
             h = jnp.concatenate([x, planes], axis=-1)
         for i in range(layers):
-            h = _DownConv(self.width * 2**i, name=f"Conv_{i}")(h)
+            h = DownConv(self.width * 2**i, name=f"Conv_{i}")(h)
             if i:
-                h = _batch_norm(train, self.axis_name)(h)
+                h = batch_norm(train, self.axis_name)(h)
             h = nn.leaky_relu(h, negative_slope=0.2)
         logits = nn.Conv(
-            1, (base, base), padding="VALID", use_bias=False, kernel_init=_DCGAN_INIT,
+            1, (base, base), padding="VALID", use_bias=False, kernel_init=DCGAN_INIT,
             name=f"Conv_{layers}",
         )  # fmt: skip
         return conditional_output(

@@ -58,6 +58,9 @@ class StepConfig:
       d_terms: D's regularisers (:mod:`jaxgan.terms`), added to its loss in order; None = the
         loss's own (WGAN-GP's gradient penalty).
       g_terms: G's extra terms (an L1 to a target, ...).
+      adv_weight: the adversarial loss's weight in G's loss, beside its terms (pix2pix: 1
+        with λ = 100 on the L1; SRGAN: 1e-3 beside the content loss); 0 trains G on its terms
+        alone, which is how the translation experiments' baselines are trained.
       targets: D's cross-entropy targets (:class:`~jaxgan.terms.LabelTargets`), or None for
         1 and 0; needs a cross-entropy loss.
       instance_noise: noise on D's inputs (:class:`~jaxgan.terms.InstanceNoise`), or None.
@@ -73,6 +76,7 @@ class StepConfig:
     inputs: Any = dataclasses.field(default_factory=Unconditional)
     d_terms: tuple | None = None
     g_terms: tuple = ()
+    adv_weight: float = 1.0
     targets: LabelTargets | None = None
     instance_noise: InstanceNoise | None = None
     weight_clip: float | None = None
@@ -95,6 +99,8 @@ class StepConfig:
                 f"label targets and flipping need a cross-entropy loss (GANLoss(..., "
                 f"cross_entropy=True): minimax, non_saturating), not {self.loss.name!r}"
             )
+        if not self.adv_weight >= 0:  # also refuses NaN
+            raise ValueError(f"adv_weight must be >= 0, got {self.adv_weight}")
         if self.d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
         if self.latent_dim < 1:

@@ -70,17 +70,27 @@ def update_keys(state, k: int) -> Array:
 
 
 def logits_of(out) -> Array:
-    """D's logits from its output (an array, or a tuple whose first element they are), as
-    ``[n]`` float32: ``[n, 1]`` is squeezed; any other shape is refused."""
+    """D's logits from its output (an array, or a tuple whose first element they are), in
+    float32: one per sample, ``[n]``, or one per patch, ``[n, h, w]`` (PatchGAN's: the losses
+    average over patches as over samples). A trailing axis of size 1 is squeezed (``[n, 1]``,
+    ``[n, h, w, 1]``); ``[n, k]`` with ``k > 1`` is refused (a two-class softmax or
+    probabilities are not logits)."""
     logits = out[0] if isinstance(out, tuple | list) else out
-    if logits.ndim == 2 and logits.shape[1] == 1:
-        logits = logits[:, 0]
-    if logits.ndim != 1:
+    if logits.ndim in (2, 4) and logits.shape[-1] == 1:
+        logits = logits[..., 0]
+    if logits.ndim not in (1, 3):
         raise ValueError(
-            f"D must return one logit per sample, [n] or [n, 1]; got shape {logits.shape} "
-            "(a two-class softmax or probabilities are not logits: return one unbounded score)"
+            "D must return one logit per sample, [n] or [n, 1], or one per patch, [n, h, w] "
+            f"or [n, h, w, 1]; got shape {logits.shape} (a two-class softmax or probabilities "
+            "are not logits: return one unbounded score)"
         )
     return logits.astype(jnp.float32)
+
+
+def per_sample(logits: Array) -> Array:
+    """One score per sample, ``[n]``: the logits themselves, or the mean of a sample's patch
+    logits, so that the gradient penalties have the scale of an image-level D's."""
+    return logits if logits.ndim == 1 else logits.reshape((logits.shape[0], -1)).mean(axis=1)
 
 
 def judge(
@@ -126,9 +136,11 @@ def d_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
         else:
             value = cfg.loss.discriminator(real_logits, fake_logits)
 
-        def critic(c):  # D's logits as a function of its input; batch statistics dropped
-            return lambda x: logits_of(
-                judge(d.replace(batch_stats=stats), params, x, c, inputs, fake_key, axis)[0]
+        def critic(c):  # D's scores as a function of its input; batch statistics dropped
+            return lambda x: per_sample(
+                logits_of(
+                    judge(d.replace(batch_stats=stats), params, x, c, inputs, fake_key, axis)[0]
+                )
             )
 
         terms = DTermInputs(
@@ -172,7 +184,7 @@ def g_update(state: GANState, d: ModelState, batch: Batch, key: Array, axis: Dat
         fake, stats = generate(state.g, params, z, fake_c, inputs, g_key, axis)
         d_in = noisy(state, fake, jax.random.fold_in(key, TRICK_STREAM), axis)
         fake_out = judge(d, d.params, d_in, fake_c, inputs, d_key, axis)[0]
-        value = cfg.loss.generator(logits_of(fake_out), logits_of(real_out))
+        value = cfg.adv_weight * cfg.loss.generator(logits_of(fake_out), logits_of(real_out))
         terms = GTermInputs(fake, fake_out, real_out, fake_c, batch, axis)
         value, extra = add_terms(value, cfg.all_g_terms, terms)
         return value, (stats, fake, extra)

@@ -30,8 +30,9 @@ class DTermInputs(NamedTuple):
     """What a D term sees, for one discriminator update.
 
     Attributes:
-      critic: D's logits as a function of its input, conditioned as the real samples are
-        (batch statistics not updated); the penalties differentiate it.
+      critic: D's scores as a function of its input, ``[n]`` (a PatchGAN's: each sample's
+        mean patch logit), conditioned as the real samples are (batch statistics not
+        updated); the penalties differentiate it.
       fake_critic: the same, conditioned as the generated samples are.
       real, fake: D's inputs (instance noise included).
       real_out, fake_out: D's whole outputs on them (``(logits, class_logits)`` for AC-GAN).
@@ -170,7 +171,8 @@ class GeneratorClassLoss:
 @dataclasses.dataclass(frozen=True)
 class L1ToTarget:
     """``weight * E|G(c) - batch[target]|``: pix2pix's L1 term (λ = 100 in the paper), with
-    the target image in the batch (by default ``"x"``, the real output).
+    the target image in the batch (by default ``"x"``, the real output); logs the unweighted
+    mean as ``g_l1``.
 
     Attributes:
       weight: λ.
@@ -187,9 +189,10 @@ class L1ToTarget:
     def reads(self) -> tuple[str, ...]:
         return (self.target,)
 
-    def __call__(self, inputs: GTermInputs) -> Array:
+    def __call__(self, inputs: GTermInputs):
         target = inputs.batch[self.target].astype(jnp.float32)
-        return self.weight * jnp.mean(jnp.abs(inputs.fake.astype(jnp.float32) - target))
+        l1 = jnp.mean(jnp.abs(inputs.fake.astype(jnp.float32) - target))
+        return self.weight * l1, {"g_l1": l1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +238,10 @@ class LabelTargets:
     def d_loss(self, real_logits: Array, fake_logits: Array, key: Array, axis: DataAxis) -> Array:
         """D's loss on this update's logits, the targets drawn for the global batch."""
         t = axis.rows(key, real_logits.shape[0], self.draw)
-        return soft_bce_d_loss(real_logits, fake_logits, t[:, 0], t[:, 1])
+        per_sample = (-1,) + (1,) * (real_logits.ndim - 1)  # one target for all its patches
+        return soft_bce_d_loss(
+            real_logits, fake_logits, t[:, 0].reshape(per_sample), t[:, 1].reshape(per_sample)
+        )
 
 
 @dataclasses.dataclass(frozen=True)

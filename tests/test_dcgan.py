@@ -74,19 +74,21 @@ def test_initialisation_is_the_papers():
 DOWN = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False)
 UP = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)
 PROJECT = nn.ConvTranspose(5, (4, 4), padding="VALID", use_bias=False)
+SHIFT = nn.Conv(5, (4, 4), padding=((1, 1), (1, 1)), use_bias=False)  # PatchGAN's stride 1
 
 
 @pytest.mark.parametrize(
     ("layer", "reference", "shape"),
     [
-        (models._DownConv(5), DOWN, (2, 8, 6, 3)),
-        (models._UpConv(5), UP, (2, 3, 4, 6)),
+        (models.DownConv(5), DOWN, (2, 8, 6, 3)),
+        (models.UpConv(5), UP, (2, 3, 4, 6)),
         (models._Project(5, 4), PROJECT, (2, 6)),
+        (models.ShiftConv(5, 4, 1, use_bias=False), SHIFT, (2, 7, 6, 3)),
     ],
 )
 def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
-    """DCGAN's layers (written as matrix products, for XLA:CPU's sake) against flax's
-    strided and transposed convolutions with the same kernel: values and kernel gradients."""
+    """DCGAN's and pix2pix's layers (written as matrix products, for XLA:CPU's sake) against
+    flax's convolutions with the same kernel: values and kernel gradients."""
     x = jax.random.normal(jax.random.key(0), shape)
     x_as_image = x if len(shape) == 4 else x[:, None, None, :]  # z as a 1x1 image
     kernel = jax.random.normal(jax.random.key(1), (4, 4, shape[-1], 5))

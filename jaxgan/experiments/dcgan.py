@@ -57,6 +57,8 @@ class Config(ImageConfig):
         "data_cache",
     }
 
+    MODEL_TRICKS: ClassVar[frozenset[str]] = frozenset()
+
     workdir: str = override("workdir", "runs/dcgan")
     dataset: str = option("celeb_a", "dataset (folder: --data-dir's images)", choices=DATASETS)
     data_dir: str | None = option(

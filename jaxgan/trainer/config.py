@@ -65,6 +65,11 @@ class TrainConfig:
     # Metrics of an evaluation the experiment may run at some epochs' ends: --keep-best ranks
     # by them when every checkpoint is saved after one (the experiment's validate says when).
     EVAL_METRICS: ClassVar[tuple[str, ...]] = ()
+    # The model tricks (the options of the TRICKS group) the experiment's models have; the
+    # others are refused when given, rather than silently ignored.
+    MODEL_TRICKS: ClassVar[frozenset[str]] = frozenset(
+        {"d_spectral_norm", "g_dropout", "g_dropout_at_sampling"}
+    )
 
     workdir: str = option(
         "runs/experiment", "directory for config, metrics, figures, summary", group=RUN
@@ -238,6 +243,11 @@ class TrainConfig:
         require(
             self.monitor_window >= 1, f"--monitor-window must be >= 1, got {self.monitor_window}"
         )
+        for f in dataclasses.fields(self):
+            given = getattr(self, f.name) != f.default
+            if f.metadata["group"] == TRICKS and f.name not in self.MODEL_TRICKS and given:
+                raise UsageError(f"--{flag(f.name)} is not available: this experiment's models "
+                                 "do not have it")  # fmt: skip
         try:
             self.step_config()
         except ValueError as e:  # the step's own checks, named by option
@@ -369,12 +379,19 @@ def make_optimizer(
 
 
 def init_state(
-    config: TrainConfig, generator, discriminator, total_steps: int, key: jax.Array | None = None
+    config: TrainConfig,
+    generator,
+    discriminator,
+    total_steps: int,
+    key: jax.Array | None = None,
+    example_batch: dict | None = None,
 ) -> GANState:
     """The initial state for ``config``, learning-rate schedules spanning ``total_steps``.
 
     ``key`` defaults to ``jax.random.key(config.seed)``; pass keys explicitly to build a stack
-    of states for several seeds with ``jax.vmap``.
+    of states for several seeds with ``jax.vmap``. ``example_batch``: a few rows of the
+    training data, for a generator that takes its input from the batch
+    (:class:`~jaxgan.inputs.FromBatch`).
     """
     return GANState.create(
         generator=generator,
@@ -383,15 +400,17 @@ def init_state(
         d_tx=make_optimizer(config.lr_d, config, total_steps * config.d_steps),
         key=jax.random.key(config.seed) if key is None else key,
         config=config.step_config(total_steps),
+        example_batch=example_batch,
     )
 
 
 def create_state(
-    config: TrainConfig, generator, discriminator, num_examples: int
+    config: TrainConfig, generator, discriminator, num_examples: int, example_batch=None
 ) -> tuple[GANState, int]:
     """The initial state for training on ``num_examples``, and the steps in one epoch.
 
     Its learning-rate schedules span ``config.epochs``; a resumed run restores its arrays.
+    ``example_batch``: as for :func:`init_state`.
     """
     per_epoch = steps_per_epoch(num_examples, config.batch_size, config.d_steps)
     require(
@@ -399,4 +418,7 @@ def create_state(
         f"{num_examples} training examples are fewer than one step needs "
         f"(--batch-size {config.batch_size} x --d-steps {config.d_steps}); lower them",
     )
-    return init_state(config, generator, discriminator, per_epoch * config.epochs), per_epoch
+    total = per_epoch * config.epochs
+    return init_state(
+        config, generator, discriminator, total, example_batch=example_batch
+    ), per_epoch

@@ -186,13 +186,15 @@ def open_experiment(
     build_models: Callable[..., tuple[Any, Any]],
     num_examples: int,
     num_devices: int | None = None,
+    example_batch: dict | None = None,
 ) -> Run:
     """The run set-up every experiment shares: the devices (:func:`choose_devices`, unless
     given), ``build_models(config, axis_name)`` for them, the initial state for
-    ``num_examples`` training examples, and the opened (possibly resumed) run."""
+    ``num_examples`` training examples (initialised on ``example_batch`` when G takes its
+    input from the batch), and the opened (possibly resumed) run."""
     devices = num_devices or choose_devices(config)
     models = build_models(config, model_axis(devices))
-    state, _ = create_state(config, *models, num_examples)
+    state, _ = create_state(config, *models, num_examples, example_batch)
     return open_run(config, experiment, state, num_devices=devices)
 
 

@@ -21,11 +21,11 @@ from jax.sharding import PartitionSpec as P
 from test_resume import assert_killed_run_matches_straight
 from test_variants import run_example, tracker, tracker_step
 
-from jaxgan import data, parallel
+from jaxgan import data, pairs, parallel
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import config_parser
 from jaxgan.epoch import exchange_rows, shard_rows, train_epoch
-from jaxgan.experiments import dcgan, gaussian1d, mixture2d, mnist
+from jaxgan.experiments import dcgan, gaussian1d, mixture2d, mnist, pix2pix
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, StepConfig
 from jaxgan.step import train_step
@@ -498,6 +498,39 @@ def test_each_experiments_default_on_8_devices_matches_1_device(name, tmp_path, 
         samples.append(final_samples(module, run_argv, workdir))
     print(name, float(np.abs(samples[1] - samples[0]).max()))
     np.testing.assert_allclose(samples[1], samples[0], atol=tolerance)
+
+
+def final_translations(argv: list[str], workdir: Path, sources: np.ndarray) -> np.ndarray:
+    """pix2pix's G (inference mode, a fixed dropout key) on uint8 ``sources``, from the run's
+    newest checkpoint."""
+    config = pix2pix.Config(**vars(config_parser(pix2pix.Config, "", "").parse_args(argv)))
+    generator = pix2pix.build_models(config)[0]
+    steps = sorted((workdir / "checkpoints").iterdir(), key=lambda p: int(p.name))
+    with ocp.StandardCheckpointer() as reader:
+        raw = reader.restore(steps[-1] / "state")
+    variables = {"params": raw["g"]["params"], "batch_stats": raw["g"]["batch_stats"]}
+    rngs = {"dropout": jax.random.key(7)}
+    return np.asarray(
+        generator.apply(variables, data.scale_images(sources), train=False, rngs=rngs)
+    )
+
+
+def test_pix2pix_on_8_devices_matches_1_device(real_mnist, tmp_path):
+    """20 steps of pix2pix (batch norm over the global batch, dropout masks drawn for it,
+    patch logits) on 8 devices and on 1 end with the same translations of 64 test digits."""
+    digits = data.load_idx(real_mnist, "train", rows=slice(0, 40 * STEPS))
+    idx = write_idx_dataset(tmp_path / "idx", digits["image"][..., 0], digits["label"])
+    argv = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "1", "--eval-samples", "0"]
+    argv += ["--g-width", "8", "--d-width", "8"]
+    sources = pairs.inpaint_pairs(data.pad_images(digits["image"][:64], 32))["source"]
+    outputs = []
+    for devices in (1, 8):
+        workdir = tmp_path / f"d{devices}"
+        pix2pix.main(["--workdir", str(workdir), "--devices", str(devices), *argv])
+        assert int(checkpoint_arrays(workdir)["['step']"]) == STEPS
+        outputs.append(final_translations(argv, workdir, sources))
+    print("pix2pix", float(np.abs(outputs[1] - outputs[0]).max()))
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-5)
 
 
 def test_a_run_over_8_devices_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):

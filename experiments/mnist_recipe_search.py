@@ -1,0 +1,119 @@
+"""Candidate training recipes for the MNIST main job, each on several seeds, with their scores:
+the tool that chose the default (issue "an MNIST main job whose digits look like digits").
+
+Every recipe keeps the job's MLP shape, its 10,000 steps (200 epochs of the 5,000-digit subset)
+and batch 100, and changes only what trains it. Each cell (recipe, seed) is one run of
+``python -m jaxgan.experiments.mnist`` in ``--root``; its ``summary.json`` scores are collected
+into ``--results`` (JSON) as soon as it finishes, so a stopped search continues where it was and
+finished cells are never trained again.
+
+    python experiments/mnist_recipe_search.py --data-dir ../shared/data/mnist \\
+        --recipes wide_r1 rpgan_r1r2 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+COMMON = ["--eval-every", "0", "--checkpoint-every", "50"]
+WIDE = ["--g-hidden", "512", "512", "--d-hidden", "512", "512"]
+RPGAN = ["--loss", "rpgan", "--r1-gamma", "1", "--r2-gamma", "1"]
+B0 = ["--beta1", "0", "--beta2", "0.99"]  # R3GAN's Adam betas
+NODROP = ["--d-dropout", "0"]
+RECIPES: dict[str, list[str]] = {
+    "default": [],
+    "wide_r1": [*WIDE, "--r1-gamma", "1"],
+    "rpgan_r1r2": [*WIDE, *RPGAN],
+    "rpgan_r1r2_nodrop": [*WIDE, *RPGAN, *NODROP],
+    "rpgan_r1r2_cosine": [*WIDE, *RPGAN, "--lr-schedule", "cosine"],
+    "rpgan_r1r2_b0": [*WIDE, *RPGAN, *B0],
+    "rpgan_r1r2_lr1e4": [*WIDE, *RPGAN, "--lr-g", "1e-4", "--lr-d", "1e-4"],
+    "wide_r1_cosine": [*WIDE, "--r1-gamma", "1", "--lr-schedule", "cosine"],
+    "rp_b0_nodrop": [*WIDE, *RPGAN, *B0, *NODROP],
+    "rp_b0_nodrop_lr5e4": [*WIDE, *RPGAN, *B0, *NODROP, "--lr-g", "5e-4", "--lr-d", "5e-4"],
+    "rp_b0_nodrop_lr1e3": [*WIDE, *RPGAN, *B0, *NODROP, "--lr-g", "1e-3", "--lr-d", "1e-3"],
+    "rp_b0_nodrop_g10": [
+        *WIDE,
+        "--loss",
+        "rpgan",
+        "--r1-gamma",
+        "10",
+        "--r2-gamma",
+        "10",
+        *B0,
+        *NODROP,
+    ],
+    "rp_b0_nodrop_g01": [
+        *WIDE,
+        "--loss",
+        "rpgan",
+        "--r1-gamma",
+        "0.1",
+        "--r2-gamma",
+        "0.1",
+        *B0,
+        *NODROP,
+    ],
+    "rp_b0_nodrop_g1024": [
+        "--g-hidden",
+        "1024",
+        "1024",
+        "--d-hidden",
+        "512",
+        "512",
+        *RPGAN,
+        *B0,
+        *NODROP,
+    ],
+    "ns_b0_nodrop_r1": [*WIDE, "--r1-gamma", "1", *B0, *NODROP],
+}
+KEYS = ("fid_mnist", "precision", "recall", "classes_covered", "class_kl", "mnist_score", "wall_s")
+
+
+def run_cell(recipe: str, seed: int, root: str, data_dir: str) -> dict:
+    """Trains one (recipe, seed) run, resuming its workdir if one was stopped, and returns its
+    scores and training wall time (over all its sessions)."""
+    workdir = os.path.join(root, f"{recipe}_seed{seed}")
+    cmd = [sys.executable, "-m", "jaxgan.experiments.mnist", "--data-dir", data_dir,
+           "--workdir", workdir, "--seed", str(seed), *COMMON, *RECIPES[recipe]]  # fmt: skip
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(workdir, "summary.json")) as f:
+        summary = json.load(f)
+    cell = {k: summary[k] for k in KEYS}
+    cell["args"] = " ".join(RECIPES[recipe])
+    return cell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--root", default="runs/mnist_recipes")
+    parser.add_argument("--results", default="runs/mnist_recipes/results.json")
+    args = parser.parse_args()
+    results = {}
+    if os.path.exists(args.results):
+        with open(args.results) as f:
+            results = json.load(f)
+    for recipe in args.recipes:
+        for seed in args.seeds:
+            key = f"{recipe}/seed{seed}"
+            if key in results:
+                continue
+            results[key] = run_cell(recipe, seed, args.root, args.data_dir)
+            os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
+            with open(args.results, "w") as f:
+                json.dump(results, f, indent=1, sort_keys=True)
+            r = results[key]
+            print(f"{key}: fid_mnist {r['fid_mnist']:.1f}, recall {r['recall']:.3f}, "
+                  f"precision {r['precision']:.3f}, classes {r['classes_covered']}, "
+                  f"{r['wall_s']:.0f} s", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""What the translation experiments (pix2pix, SRGAN) share: G maps a source image from the
+batch (``FromBatch``) to an output scored against its target. Grids of fixed test pairs every
+epoch, the scores of the held-out pairs (:func:`pair_scores`), the figures and the run itself
+(:func:`train_pairs`: an experiment gives its models, its pairs and its step's terms)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import data, metrics, viz
+from jaxgan.evaluate import MNISTEvaluator, as_mnist
+from jaxgan.monitor import QualityWatch
+from jaxgan.state import GANState, evaluation_noise, generate_samples
+from jaxgan.trainer.config import TrainConfig
+from jaxgan.trainer.console import print_closing, stage_bar
+from jaxgan.trainer.fit import fit
+from jaxgan.trainer.plugins import Evaluation
+from jaxgan.trainer.run import open_experiment
+from jaxgan.workdir import RunWriter
+
+Pairs = dict[str, np.ndarray]  # {"source": uint8 [N, h, w, c], "target": uint8 [N, H, W, C]}
+GRID_PAIRS, GRID_COLUMNS = 16, 8  # a grid: two blocks of 8 sources, outputs and targets
+CHUNK = 500  # sources per generator call
+
+
+def translate(state: GANState, sources: np.ndarray) -> np.ndarray:
+    """G's uint8 outputs for uint8 ``sources`` (in inference mode: batch norm's running
+    averages, dropout as G keeps it at sampling, the run's fixed sampling key), in chunks."""
+    takes_noise = getattr(state.config.inputs, "noise", False)
+    out = []
+    for i in range(0, len(sources), CHUNK):
+        chunk = data.scale_images(jnp.asarray(sources[i : i + CHUNK]))
+        z = evaluation_noise(state, len(chunk)) if takes_noise else None
+        out.append(data.to_uint8(generate_samples(state, z, chunk)))
+    return np.concatenate(out)
+
+
+def _as_target_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Sources smaller than their targets (a super-resolution's) enlarged by repeating pixels."""
+    factor = size[0] // images.shape[1]
+    return images if factor == 1 else images.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+class PairGrids:
+    """The fixed test pairs' grid: rows of 8 sources, their outputs and their targets, twice.
+    As an epoch hook it saves samples/epoch_NNNN.png and a TensorBoard image."""
+
+    def __init__(self, writer: RunWriter, pairs: Pairs):
+        self.writer = writer
+        self.source = pairs["source"][:GRID_PAIRS]
+        self.target = pairs["target"][:GRID_PAIRS]
+
+    def grid(self, state: GANState) -> np.ndarray:
+        output = translate(state, self.source)
+        source = _as_target_size(self.source, output.shape[1:3])
+        rows = []
+        for start in range(0, len(output), GRID_COLUMNS):
+            block = slice(start, start + GRID_COLUMNS)
+            rows += [source[block], output[block], self.target[block]]
+        return viz.image_grid(np.concatenate(rows), ncols=GRID_COLUMNS)
+
+    def __call__(self, state: GANState, epoch: int) -> Mapping[str, Any]:
+        grid = self.grid(state)
+        viz.save_png(grid, self.writer.path("samples", f"epoch_{epoch:04d}.png"))
+        self.writer.image("translations", int(state.step), grid)
+        return {}
+
+
+def score_outputs(
+    outputs: np.ndarray,
+    pairs: Pairs,
+    evaluator: MNISTEvaluator | None = None,
+    labels: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """uint8 ``outputs`` for the ``pairs`` against their targets
+    (:func:`~jaxgan.metrics.paired_scores`: ``test_l1``, ``test_psnr``, ``test_ssim``); with
+    an MNIST ``evaluator`` also their ``fid_mnist`` and the rest of its scores against the
+    real test digits, and with the digits' ``labels`` the ``label_accuracy``: how often the
+    classifier sees the source's digit in the output."""
+    scores = metrics.paired_scores(outputs, pairs["target"])
+    if evaluator is not None:
+        scores.update(evaluator(as_mnist(outputs), labels))
+    return scores
+
+
+def pair_scores(
+    state: GANState,
+    pairs: Pairs,
+    evaluator: MNISTEvaluator | None = None,
+    labels: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """:func:`score_outputs` of ``state``'s outputs for the held-out ``pairs``."""
+    with stage_bar(f"scoring {len(pairs['source'])} test pairs", 2) as bar:
+        outputs = translate(state, pairs["source"])
+        bar.update()
+        scores = score_outputs(outputs, pairs, evaluator, labels)
+        bar.update()
+    return scores
+
+
+def baseline_scores(
+    name: str, outputs: np.ndarray, pairs: Pairs, evaluator=None, labels=None
+) -> dict[str, Any]:
+    """The headline scores of a baseline's ``outputs`` (the source itself, a bicubic
+    upsampling), named ``{name}_{score}``, for the summary beside the network's."""
+    scores = score_outputs(outputs, pairs, evaluator, labels)
+    return {f"{name}_{k}": v for k, v in scores.items() if k in HEADLINE}
+
+
+HEADLINE = ("test_l1", "test_psnr", "test_ssim", "fid_mnist", "label_accuracy")
+PICTURES = ("translations.png", "loss_curves.png", "progress.gif")
+
+
+def _write_figures(writer: RunWriter, grids: PairGrids, state: GANState) -> None:
+    log = [json.loads(line) for line in writer.path("metrics.jsonl").read_text().splitlines()]
+    viz.loss_curves(
+        np.array([r["step"] for r in log]),
+        np.array([r["d_loss"] for r in log]),
+        np.array([r["g_loss"] for r in log]),
+        writer.path("loss_curves.png"),
+    )
+    viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
+    viz.save_png(grids.grid(state), writer.path("translations.png"))
+
+
+def train_pairs(
+    config: TrainConfig,
+    experiment: str,
+    build_models: Callable[..., tuple[Any, Any]],
+    train_set: Pairs,
+    test_set: Pairs,
+    score: Callable[[GANState], Mapping[str, Any]] | None,
+    devices: int,
+    *,
+    eval_every: int = 0,
+    **extra,
+) -> dict:
+    """A translation experiment's run: trains ``build_models(config, axis_name)`` on the
+    ``train_set`` pairs over ``devices`` (the batch's ``"x"`` the targets, ``"source"`` the
+    sources, both scaled to [-1, 1]; the config's step takes G's input from the batch), saves
+    the grid of the ``test_set``'s first pairs every epoch, and ``score``s the state (unless
+    None) every ``eval_every`` epochs and at the end (the health monitor watching
+    ``test_l1``). Writes the figures and summary.json (with ``num_train`` and ``extra``) and
+    the closing lines; returns the summary."""
+    num_train = len(train_set["source"])
+    train_data = {
+        "x": data.scale_images(jnp.asarray(train_set["target"])),
+        "source": data.scale_images(jnp.asarray(train_set["source"])),
+    }
+    example = {name: array[:2] for name, array in train_data.items()}
+    with open_experiment(config, experiment, build_models, num_train, devices, example) as run:
+        hooks: list = [PairGrids(run.writer, test_set)]
+        if score is not None:
+            watch = QualityWatch("test_l1", "min")
+            hooks.append(Evaluation(score, config.epochs, every=eval_every, watch=watch))
+        state, summary = fit(run, train_data, hooks)
+        _write_figures(run.writer, hooks[0], state)
+        summary.update(extra, num_train=num_train)
+        run.writer.summary(summary)
+        print_closing(summary, HEADLINE, config.workdir, PICTURES)
+        return summary

@@ -1,0 +1,129 @@
+"""The networks of image-to-image translation: pix2pix's U-Net generator and PatchGAN
+discriminator (Isola et al. 2017, arXiv 1611.07004, and their reference code's layer choices).
+
+Both are built from :mod:`jaxgan.models`' convolutions (4×4, stride 2 down and up, written as
+matrix products for XLA:CPU's sake), N(0, 0.02) weights and batch norm over the global batch
+under a data axis, and work at any size the strides divide.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxgan.models import DownConv, Dropout, ShiftConv, UpConv, batch_norm
+
+MAX_MULTIPLIER = 8  # channels stop doubling at 8 × width (pix2pix's ngf * 8, ndf * 8)
+
+
+def unet_channels(width: int, depth: int) -> list[int]:
+    """The channels of the U-Net's ``depth`` encoder levels: ``width`` doubling per level up
+    to 8 × ``width`` (pix2pix's unet_256 at depth 8: 64, 128, 256, 512, 512, 512, 512, 512)."""
+    return [width * min(2**i, MAX_MULTIPLIER) for i in range(depth)]
+
+
+class UNetGenerator(nn.Module):
+    """pix2pix's generator: an encoder of ``depth`` 4×4 stride-2 convolutions (LeakyReLU 0.2,
+    batch norm but on the first and the innermost), a decoder of transposed convolutions back
+    up (ReLU, batch norm, tanh out) whose every level also sees the encoder's output of the same
+    size (skip connections, concatenated), and dropout in the decoder as the noise source.
+
+    It takes the source image alone: ``[n, h, w, c]`` with ``h`` and ``w`` divisible by
+    ``2 ** depth`` (at depth 5 a 32×32 image reaches 1×1, as pix2pix's 256×256 at depth 8).
+
+    Attributes:
+      channels: output channels.
+      width: ngf, the first level's channels.
+      depth: the encoder's levels (stride-2 steps).
+      dropout: the decoder's dropout rate, in the ``dropout_levels`` levels just above the
+        innermost (pix2pix: 0.5 in three).
+      dropout_levels: how many decoder levels have dropout.
+      dropout_at_sampling: keep dropout on when sampling too, as the paper does at test time.
+      axis_name: the data-parallel axis while training (batch norm's statistics and dropout's
+        masks are then the global batch's).
+    """
+
+    channels: int = 3
+    width: int = 64
+    depth: int = 8
+    dropout: float = 0.5
+    dropout_levels: int = 3
+    dropout_at_sampling: bool = True
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, source: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        size = 2**self.depth
+        if source.ndim != 4 or source.shape[1] % size or source.shape[2] % size:
+            raise ValueError(
+                f"a U-Net of depth {self.depth} takes [n, h, w, c] images with h and w "
+                f"divisible by {size}, got {source.shape}"
+            )
+        axis = self.axis_name if train else None
+        channels = unet_channels(self.width, self.depth)
+        innermost = self.depth - 1
+        skips, h = [], source
+        for i, c in enumerate(channels):
+            if i:
+                h = nn.leaky_relu(h, negative_slope=0.2)
+            h = DownConv(c, name=f"Down_{i}")(h)
+            if 0 < i < innermost:
+                h = batch_norm(train, axis)(h)
+            skips.append(h)
+        for i in reversed(range(self.depth)):
+            h = UpConv(channels[i - 1] if i else self.channels, use_bias=not i, name=f"Up_{i}")(
+                nn.relu(h)
+            )
+            if not i:
+                return jnp.tanh(h)
+            h = batch_norm(train, axis)(h)
+            if self.dropout and innermost - self.dropout_levels <= i < innermost:
+                keep_on = train or self.dropout_at_sampling
+                h = Dropout(self.dropout, axis)(h, deterministic=not keep_on)
+            h = jnp.concatenate([skips[i - 1], h], axis=-1)
+        raise AssertionError("unreachable")
+
+
+def patch_receptive_field(layers: int) -> int:
+    """The input pixels each of a :class:`PatchDiscriminator`'s logits sees (70 at 3 layers)."""
+    field = 7  # its two stride-1 4×4 convolutions
+    for _ in range(layers):
+        field = 2 * field + 2
+    return field
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix's PatchGAN: ``layers`` 4×4 stride-2 convolutions (channels doubling from
+    ``width``, LeakyReLU 0.2, batch norm but on the first), a stride-1 one, and a stride-1
+    convolution to one logit per patch: ``[n, h', w']`` logits, each judging a
+    :func:`patch_receptive_field` square of the input, which the losses average.
+
+    Called as ``D(x, source)`` it judges the (output, source) pair (its channels
+    concatenated, pix2pix's conditional D); ``D(x)`` judges the output alone.
+
+    Attributes:
+      width: ndf, the first layer's channels.
+      layers: stride-2 layers (pix2pix's 70×70 PatchGAN: 3).
+      axis_name: the data-parallel axis to compute batch statistics over.
+    """
+
+    width: int = 64
+    layers: int = 3
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(
+        self, x: jnp.ndarray, source: jnp.ndarray | None = None, *, train: bool = True
+    ) -> jnp.ndarray:
+        h = x if source is None else jnp.concatenate([x, source.astype(x.dtype)], axis=-1)
+        axis = self.axis_name if train else None
+        for i in range(self.layers + 1):
+            c = self.width * min(2**i, MAX_MULTIPLIER)
+            if i < self.layers:
+                h = DownConv(c, use_bias=not i, name=f"Down_{i}")(h)
+            else:
+                h = ShiftConv(c, size=4, padding=1, use_bias=False, name="Conv")(h)
+            if i:
+                h = batch_norm(train, axis)(h)
+            h = nn.leaky_relu(h, negative_slope=0.2)
+        return ShiftConv(1, size=4, padding=1, name="Logits")(h)[..., 0]
