@@ -127,7 +127,7 @@ def generated_images(
 def evaluate_run(workdir: Path, num: int, seed: int | None, data_dir: str | None) -> dict:
     """Evaluates the newest checkpoint of the MNIST run in ``workdir``; writes eval.json."""
     recorded = read_config(workdir)
-    if recorded is not None and recorded.get("dataset") != "mnist":
+    if recorded is not None and recorded.get("dataset", "mnist") != "mnist":
         raise data.DataError(
             f"{workdir} holds a {recorded.get('experiment')} run on {recorded.get('dataset')}: "
             "the evaluation classifier knows MNIST digits only"

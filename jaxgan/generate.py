@@ -49,6 +49,12 @@ def load_run(workdir: Path):
         module = importlib.import_module(experiment_module(fields.pop("experiment")))
     except (OSError, json.JSONDecodeError, KeyError, ModuleNotFoundError) as e:
         raise data.DataError(f"{path} is missing or not a jaxgan run config ({e})") from e
+    if getattr(module, "TRANSLATES", False):
+        raise data.DataError(
+            f"{workdir} holds a {module.__name__} run, whose G translates source images instead "
+            f"of drawing samples from noise: its translations of test images are in "
+            f"{workdir / 'translations.png'} and samples/, their scores in summary.json"
+        )
     if not getattr(module, "IMAGES", False):
         raise data.DataError(f"{workdir} holds a {module.__name__} run, which saves no images")
     names = {f.name for f in dataclasses.fields(module.Config)}

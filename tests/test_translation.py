@@ -13,7 +13,7 @@ import pytest
 from conftest import expect_one_line_error, write_idx_dataset
 from PIL import Image
 
-from jaxgan import data, metrics, pairs
+from jaxgan import data, evaluate, generate, metrics, pairs
 from jaxgan.experiments import pix2pix
 from jaxgan.inputs import FromBatch
 from jaxgan.models import MLPGenerator
@@ -292,7 +292,7 @@ def digits_400(real_mnist, tmp_path_factory):
     )
 
 
-def test_pix2pix_inpainting_is_scored_against_the_blank_source(digits_400, tmp_path):
+def test_pix2pix_inpainting_is_scored_against_the_blank_source(digits_400, tmp_path, capsys):
     """The MNIST task's summary: the network's scores and the blank source's, the same
     numbers for the source as the metrics give by hand."""
     workdir = tmp_path / "run"
@@ -310,6 +310,11 @@ def test_pix2pix_inpainting_is_scored_against_the_blank_source(digits_400, tmp_p
     assert 0.3 < summary["source_label_accuracy"] < 0.8  # the top half alone is ambiguous
     for name in ("test_l1", "test_psnr", "test_ssim", "fid_mnist", "label_accuracy"):
         assert np.isfinite(summary[name]) and name in summary
+    capsys.readouterr()  # the run's own output
+    for main, extra in ((generate.main, ["--out", str(tmp_path / "x.png")]), (evaluate.main, [])):
+        # a translation is not sampled from noise
+        argv = ["--workdir", str(workdir), *extra]
+        expect_one_line_error(capsys, main, argv, "translates source images")
 
 
 @pytest.mark.parametrize(

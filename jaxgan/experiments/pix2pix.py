@@ -38,6 +38,7 @@ from jaxgan.trainer.translation import Pairs, baseline_scores, pair_scores, trai
 from jaxgan.translation import PatchDiscriminator, UNetGenerator, patch_receptive_field
 
 NAME = "pix2pix"
+TRANSLATES = True  # G maps source images (jaxgan.generate cannot sample it from noise)
 TASKS = ("inpaint", "aligned")
 
 
