@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import PREVIOUS_MNIST_DEFAULT
 
 from jaxgan.experiments import gaussian1d, mnist
 from jaxgan.monitor import PATIENCE, HealthMonitor, QualityWatch, fitted_window
@@ -24,11 +25,12 @@ def test_a_short_run_is_watched_in_windows_that_fit_it():
 
 
 def test_d_losing_and_noise_like_samples_are_reported(real_mnist, tmp_path, capsys):
-    """--lr-d 1000 (the run of the trainer issue): D's loss reaches 1e12-1e16 and the samples
-    score like an untrained G's; before, this ended "completed" without a word."""
+    """--lr-d 1000 (the run of the trainer issue, on the previous default's cross-entropy
+    recipe): D's loss reaches 1e12-1e16 and the samples score like an untrained G's; before,
+    this ended "completed" without a word."""
     workdir = tmp_path / "run"
     mnist.main(["--workdir", str(workdir), "--data-dir", str(real_mnist), "--epochs", "1",
-                "--lr-d", "1000", "--eval-samples", "100"])  # fmt: skip
+                *PREVIOUS_MNIST_DEFAULT, "--lr-d", "1000", "--eval-samples", "100"])  # fmt: skip
     kinds = warned(workdir)
     assert "d_exploding" in kinds and kinds["noise"] == 50, kinds
     err = capsys.readouterr().err

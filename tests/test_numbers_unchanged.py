@@ -26,19 +26,15 @@ from pathlib import Path
 import jaxlib
 import numpy as np
 import pytest
-from conftest import checkpoint_arrays
+from conftest import PREVIOUS_MNIST_DEFAULT, checkpoint_arrays
 
 REFERENCE = Path(__file__).parent / "data" / "numbers_unchanged.json"
 RECORD = os.environ.get("JAXGAN_RECORD_NUMBERS") == "1"
 
 MNIST = ("--eval-samples", "0", "--data-dir", "{mnist}")
-# The MNIST job's default before R3GAN's recipe (issue "an MNIST main job whose digits look like
-# digits"): its cases keep their digests, recorded before the update was rebuilt from parts.
-PREVIOUS = (
-    *("--loss", "non_saturating", "--r1-gamma", "0", "--r2-gamma", "0", "--lr-g", "2e-4"),
-    *("--lr-d", "2e-4", "--beta1", "0.5", "--beta2", "0.999", "--d-dropout", "0.3"),
-    *("--g-hidden", "256", "256", "--d-hidden", "256", "256"),
-)
+# The cases of the MNIST job's previous default keep their digests, recorded before the update
+# was rebuilt from parts.
+PREVIOUS = PREVIOUS_MNIST_DEFAULT
 CGAN_PROJECTION = ("--conditional", "cgan", "--d-conditioning", "projection")
 DCGAN16 = ("--g-width", "16", "--d-width", "16", "--epochs", "1")
 CASES = {
