@@ -176,9 +176,9 @@ class SampleGrids:
         return {}
 
 
-def write_figures(writer: RunWriter, grids: SampleGrids, state: GANState) -> None:
-    """loss_curves.png, fid_curve.png (when FID was measured more than once), progress.gif and
-    real_vs_fake.png, from the run's metrics.jsonl and sample grids."""
+def write_training_figures(writer: RunWriter) -> list[dict[str, Any]]:
+    """loss_curves.png and progress.gif (of the grids in samples/), from the run's
+    metrics.jsonl; returns its records."""
     log = [json.loads(line) for line in writer.path("metrics.jsonl").read_text().splitlines()]
     viz.loss_curves(
         np.array([r["step"] for r in log]),
@@ -186,11 +186,18 @@ def write_figures(writer: RunWriter, grids: SampleGrids, state: GANState) -> Non
         np.array([r["g_loss"] for r in log]),
         writer.path("loss_curves.png"),
     )
+    viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
+    return log
+
+
+def write_figures(writer: RunWriter, grids: SampleGrids, state: GANState) -> None:
+    """:func:`write_training_figures`, fid_curve.png (when FID was measured more than once)
+    and real_vs_fake.png."""
+    log = write_training_figures(writer)
     evaluated = [r for r in log if "fid_mnist" in r]
     if len(evaluated) > 1:
         steps, fids = zip(*[(r["step"], r["fid_mnist"]) for r in evaluated], strict=True)
         viz.metric_curve(np.array(steps), np.array(fids), "fid_mnist", writer.path("fid_curve.png"))
-    viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
     viz.real_vs_fake(grids.real, grids.fake(state), writer.path("real_vs_fake.png"))
 
 

@@ -5,7 +5,6 @@ epoch, the scores of the held-out pairs (:func:`pair_scores`), the figures and t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import TrainConfig
 from jaxgan.trainer.console import print_closing, stage_bar
 from jaxgan.trainer.fit import fit
+from jaxgan.trainer.images import write_training_figures
 from jaxgan.trainer.plugins import Evaluation
 from jaxgan.trainer.run import open_experiment
 from jaxgan.workdir import RunWriter
@@ -116,18 +116,6 @@ HEADLINE = ("test_l1", "test_psnr", "test_ssim", "fid_mnist", "label_accuracy")
 PICTURES = ("translations.png", "loss_curves.png", "progress.gif")
 
 
-def _write_figures(writer: RunWriter, grids: PairGrids, state: GANState) -> None:
-    log = [json.loads(line) for line in writer.path("metrics.jsonl").read_text().splitlines()]
-    viz.loss_curves(
-        np.array([r["step"] for r in log]),
-        np.array([r["d_loss"] for r in log]),
-        np.array([r["g_loss"] for r in log]),
-        writer.path("loss_curves.png"),
-    )
-    viz.save_gif(sorted(writer.path("samples").glob("epoch_*.png")), writer.path("progress.gif"))
-    viz.save_png(grids.grid(state), writer.path("translations.png"))
-
-
 def train_pairs(
     config: TrainConfig,
     experiment: str,
@@ -159,7 +147,8 @@ def train_pairs(
             watch = QualityWatch("test_l1", "min")
             hooks.append(Evaluation(score, config.epochs, every=eval_every, watch=watch))
         state, summary = fit(run, train_data, hooks)
-        _write_figures(run.writer, hooks[0], state)
+        write_training_figures(run.writer)
+        viz.save_png(hooks[0].grid(state), run.writer.path("translations.png"))
         summary.update(extra, num_train=num_train)
         run.writer.summary(summary)
         print_closing(summary, HEADLINE, config.workdir, PICTURES)

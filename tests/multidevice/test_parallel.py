@@ -523,13 +523,14 @@ def final_translations(argv: list[str], workdir: Path, sources: np.ndarray) -> n
 def test_pix2pix_on_8_devices_matches_1_device(real_mnist, tmp_path):
     """6 steps of pix2pix (batch norm over the global batch, dropout masks drawn for it,
     patch logits) on 8 devices and on 1 end with the same translations of 64 test digits, to
-    rounding (6e-9 after 1, 3 and 5 steps). Later Adam's lr-sized moves of rounding-noise
-    gradients set in, as in DCGAN's (DEFAULT_RUNS): 8e-5 after 10 steps, 6e-4 after 20."""
+    rounding (6e-9 after 1, 3 and 5 steps at depth 5). Later Adam's lr-sized moves of
+    rounding-noise gradients set in, as in DCGAN's (DEFAULT_RUNS): 8e-5 after 10 steps, 6e-4
+    after 20."""
     steps = 6
     digits = data.load_idx(real_mnist, "train", rows=slice(0, 40 * steps))
     idx = write_idx_dataset(tmp_path / "idx", digits["image"][..., 0], digits["label"])
     argv = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "1", "--eval-samples", "0"]
-    argv += ["--g-width", "8", "--d-width", "8"]
+    argv += ["--g-width", "8", "--d-width", "8", "--g-depth", "3", "--d-layers", "1"]
     sources = pairs.inpaint_pairs(data.pad_images(digits["image"][:64], 32))["source"]
     outputs = []
     for devices in (1, 8):
