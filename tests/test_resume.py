@@ -410,13 +410,16 @@ def test_a_resume_with_more_epochs_stretches_the_schedule_over_the_new_total(tmp
 
 DCGAN8 = ["--dataset", "mnist", "--image-size", "32", "--g-width", "8", "--d-width", "8"]
 PIX2PIX4 = ["--g-width", "4", "--d-width", "4", "--g-depth", "3", "--d-layers", "1"]
-# Each experiment's state kinds under a kill: D's dropout, G's EMA and the labels (the MNIST
-# default's tricks, conditional: AC-GAN), batch norm on the host-fed runner (DCGAN), a G fed
-# from the batch with dropout at sampling and patch logits (pix2pix); 200
-# random digits, 4 steps an epoch, checkpoints every 2 steps. (The MNIST default itself is
+# Each experiment's state kinds under a kill: D's dropout, R1 and R2, G's EMA and the labels
+# (the MNIST default's recipe with dropout, conditional: AC-GAN), batch norm on the host-fed
+# runner (DCGAN), a G fed from the batch with dropout at sampling and patch logits (pix2pix);
+# 200 random digits, 4 steps an epoch, checkpoints every 2 steps. (The MNIST default itself is
 # killed on 8 devices in tests/multidevice.)
 KILL_CASES = {
-    "mnist_acgan": ("mnist", ["--conditional", "acgan", "--g-hidden", "32", "--d-hidden", "32"]),
+    "mnist_acgan": (
+        "mnist",
+        ["--conditional", "acgan", "--g-hidden", "32", "--d-hidden", "32", "--d-dropout", "0.3"],
+    ),
     "dcgan_host_fed": ("dcgan", [*DCGAN8, "--data-placement", "host", "--log-every", "4"]),
     "pix2pix": ("pix2pix", [*PIX2PIX4, "--log-every", "4"]),
 }
