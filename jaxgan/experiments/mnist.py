@@ -1,4 +1,4 @@
-"""The main job: an MLP GAN on MNIST with the architecture of the well-known PyTorch tutorial.
+"""The main job: an MLP GAN on MNIST, shaped like the well-known PyTorch tutorial's.
 
 The tutorial's G is 64 -> 256 -> 256 -> 784 (ReLU, tanh output), its D 784 -> 256 -> 256 -> 1
 (LeakyReLU 0.2); ``--preset tutorial`` trains exactly as the tutorial does (non-saturating BCE,
