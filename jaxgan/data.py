@@ -400,6 +400,12 @@ def image_folder_chunks(
         (report or (lambda text: print(text, file=sys.stderr)))(line)
 
 
+def digits_at(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 28×28 digits ``[N, 28, 28, C]`` at ``size``: padded to 32×32 (the size of LeNet-5's
+    and of DCGANs on MNIST, :func:`pad_images`), else resized (:func:`resize_images`)."""
+    return pad_images(images, 32) if size == 32 else resize_images(images, size)
+
+
 def scale_images(images):
     """uint8 images in [0, 255] to float32 in [-1, 1], the range of a tanh generator."""
     return images.astype(np.float32) / 127.5 - 1.0

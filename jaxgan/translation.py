@@ -70,18 +70,13 @@ class UNetGenerator(nn.Module):
             if 0 < i < innermost:
                 h = batch_norm(train, axis)(h)
             skips.append(h)
-        for i in reversed(range(self.depth)):
-            h = UpConv(channels[i - 1] if i else self.channels, use_bias=not i, name=f"Up_{i}")(
-                nn.relu(h)
-            )
-            if not i:
-                return jnp.tanh(h)
-            h = batch_norm(train, axis)(h)
+        for i in range(innermost, 0, -1):  # up to the outermost level, joining its skip
+            h = batch_norm(train, axis)(UpConv(channels[i - 1], name=f"Up_{i}")(nn.relu(h)))
             if self.dropout and innermost - self.dropout_levels <= i < innermost:
                 keep_on = train or self.dropout_at_sampling
                 h = Dropout(self.dropout, axis)(h, deterministic=not keep_on)
             h = jnp.concatenate([skips[i - 1], h], axis=-1)
-        raise AssertionError("unreachable")
+        return jnp.tanh(UpConv(self.channels, use_bias=True, name="Up_0")(nn.relu(h)))
 
 
 def patch_receptive_field(layers: int) -> int:

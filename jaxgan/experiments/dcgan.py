@@ -135,8 +135,8 @@ def build_models(
 def fit_images(images: np.ndarray, config: Config) -> np.ndarray:
     """Images at ``config.image_size``: 28x28 digits padded to 32, anything else cropped and
     resized."""
-    if config.dataset in DIGITS and config.image_size == 32:
-        return data.pad_images(images, 32)
+    if config.dataset in DIGITS:
+        return data.digits_at(images, config.image_size)
     return data.resize_images(images, config.image_size)
 
 

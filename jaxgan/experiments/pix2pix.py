@@ -23,12 +23,13 @@ experiments.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import ClassVar
 
 import numpy as np
 
 from jaxgan import data, pairs
-from jaxgan.cli import cli_main, option, require
+from jaxgan.cli import cli_main, flag, option, require
 from jaxgan.evaluate import run_evaluator
 from jaxgan.inputs import FromBatch
 from jaxgan.state import StepConfig
@@ -83,8 +84,7 @@ class Config(TrainConfig):
         )
         for name in ("g_width", "d_width", "g_depth", "d_layers"):
             value = getattr(self, name)
-            require(value >= 1, f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        require(0 <= self.g_dropout < 1, f"--g-dropout must be in [0, 1), got {self.g_dropout}")
+            require(value >= 1, f"--{flag(name)} must be >= 1, got {value}")
         require(self.l1_weight >= 0, f"--l1-weight must be >= 0, got {self.l1_weight}")
         size = 2**self.g_depth
         require(
@@ -120,16 +120,16 @@ def build_models(config: Config, axis_name: str | None = None):
 
 def digits_as_pairs(images: np.ndarray, size: int) -> Pairs:
     """MNIST digits as inpainting pairs at ``size`` (32: padded, else resized)."""
-    images = data.pad_images(images, 32) if size == 32 else data.resize_images(images, size)
-    return pairs.inpaint_pairs(images)
+    return pairs.inpaint_pairs(data.digits_at(images, size))
 
 
 def load(config: Config) -> tuple[Pairs, Pairs, np.ndarray | None]:
     """The training pairs, the test pairs, and (inpaint) the test digits' labels."""
     if config.task == "aligned":
-        load_split = lambda split: pairs.load_aligned_folder(  # noqa: E731
-            config.data_dir, split, config.image_size, direction=config.direction
-        )
+        load_split = functools.partial(
+            pairs.load_aligned_folder, config.data_dir, size=config.image_size,
+            direction=config.direction,
+        )  # fmt: skip
         return load_split("train"), load_split(pairs.aligned_eval_split(config.data_dir)), None
     if config.data_dir is not None:
         train, test = (data.load_idx(config.data_dir, s) for s in ("train", "test"))
@@ -153,7 +153,7 @@ def train(config: Config) -> dict:
         if config.task == "inpaint":
             evaluator = run_evaluator(config.data_dir, config.tfds_data_dir)
             labels = labels[: config.eval_samples]
-        score = lambda state: pair_scores(state, scored, evaluator, labels)  # noqa: E731
+        score = functools.partial(pair_scores, pairs=scored, evaluator=evaluator, labels=labels)
         # the source itself as the output: what G must improve on
         extra = baseline_scores("source", scored["source"], scored, evaluator, labels)
     return train_pairs(config, NAME, build_models, train_set, test_set, score, devices,

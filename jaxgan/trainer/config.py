@@ -245,7 +245,7 @@ class TrainConfig:
         )
         for f in dataclasses.fields(self):
             given = getattr(self, f.name) != f.default
-            if f.metadata["group"] == TRICKS and f.name not in self.MODEL_TRICKS and given:
+            if f.metadata.get("group") == TRICKS and f.name not in self.MODEL_TRICKS and given:
                 raise UsageError(f"--{flag(f.name)} is not available: this experiment's models "
                                  "do not have it")  # fmt: skip
         try:

@@ -142,13 +142,14 @@ def train_pairs(
     }
     example = {name: array[:2] for name, array in train_data.items()}
     with open_experiment(config, experiment, build_models, num_train, devices, example) as run:
-        hooks: list = [PairGrids(run.writer, test_set)]
+        grids = PairGrids(run.writer, test_set)
+        hooks: list = [grids]
         if score is not None:
             watch = QualityWatch("test_l1", "min")
             hooks.append(Evaluation(score, config.epochs, every=eval_every, watch=watch))
         state, summary = fit(run, train_data, hooks)
         write_training_figures(run.writer)
-        viz.save_png(hooks[0].grid(state), run.writer.path("translations.png"))
+        viz.save_png(grids.grid(state), run.writer.path("translations.png"))
         summary.update(extra, num_train=num_train)
         run.writer.summary(summary)
         print_closing(summary, HEADLINE, config.workdir, PICTURES)
