@@ -10,6 +10,7 @@ trained by ``python -m jaxgan.experiments.mnist_classifier``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -80,6 +81,32 @@ def load(directory: str | Path = ASSETS) -> dict:
 def record(directory: str | Path = ASSETS) -> dict:
     """The shipped classifier's provenance: training command, data, test accuracy."""
     return json.loads((Path(directory) / RECORD_FILE).read_text())
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureMaps:
+    """The classifier's deepest convolutional features of images in [-1, 1]: its second
+    convolution's ReLU output, ``[N, H/2, W/2, 64]`` (14×14 for MNIST's 28×28), before the
+    pooling that leads to ``fid_mnist``'s features. A differentiable function of the images,
+    for a content loss in feature space (SRGAN's VGG loss, Ledig et al. 2017, in the features
+    of a network that knows digits); a value (its weights' directory), so a step's
+    configuration holding it compares equal when rebuilt.
+
+    Attributes:
+      directory: the weights' directory (default: the shipped ones; another classifier, e.g.
+        trained with another seed, keeps the loss apart from the network that scores runs).
+    """
+
+    directory: str = str(ASSETS)
+
+    def __call__(self, images: jax.Array) -> jax.Array:
+        def second_conv(module: nn.Module, method: str) -> bool:
+            return module.name == "Conv_1" and method == "__call__"
+
+        _, state = MNISTClassifier().apply(
+            {"params": load(self.directory)}, images, capture_intermediates=second_conv
+        )
+        return nn.relu(state["intermediates"]["Conv_1"]["__call__"][0])
 
 
 @jax.jit

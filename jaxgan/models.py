@@ -420,25 +420,35 @@ def conv_valid(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
 
 
 class DownConv(nn.Module):
-    """A 4×4 stride-2 convolution with padding 1 (PyTorch's ``Conv2d(in, out, 4, 2, 1)``),
+    """A stride-2 convolution with padding 1: 4×4 (PyTorch's ``Conv2d(in, out, 4, 2, 1)``,
+    DCGAN's and pix2pix's) or 3×3 (``size`` 3: ``Conv2d(in, out, 3, 2, 1)``, SRGAN's D),
     computed as a 2×2 stride-1 convolution of the padded input with each 2×2 block of pixels
     folded into the channels (space-to-depth), the kernel folded alike.
 
     Output pixel ``i`` reads padded input rows ``2i .. 2i + 3``: blocks ``i`` and ``i + 1``, so
-    kernel tap ``2a + p`` meets position ``p`` of block ``i + a``. Its kernel is the strided
-    convolution's (``[4, 4, in, out]``), so checkpoints and parameter counts are unchanged.
-    The input's height and width must be even; ``use_bias`` adds a bias (initialised 0).
+    kernel tap ``2a + p`` meets position ``p`` of block ``i + a``. A 3×3 kernel is the 4×4 one
+    with a zero last tap, which also lets it take odd sizes (one more zero row, never read:
+    the output is ``ceil(h / 2)``, PyTorch's); the 4×4 needs even ones. Its kernel is the
+    strided convolution's (``[size, size, in, out]``), so checkpoints and parameter counts are
+    unchanged; ``use_bias`` adds a bias (initialised 0).
     """
 
     features: int
     use_bias: bool = False
+    size: int = 4
 
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
-        if h.shape[1] % 2 or h.shape[2] % 2:
-            raise ValueError(f"a stride-2 convolution needs an even size, got {h.shape[1:3]}")
-        kernel = self.param("kernel", DCGAN_INIT, (4, 4, h.shape[-1], self.features))
-        h = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        if self.size not in (3, 4):
+            raise ValueError(f"DownConv's size is 3 or 4, got {self.size}")
+        odd = (h.shape[1] % 2, h.shape[2] % 2)
+        if self.size == 4 and any(odd):
+            raise ValueError(f"a 4x4 stride-2 convolution needs an even size, got {h.shape[1:3]}")
+        shape = (self.size, self.size, h.shape[-1], self.features)
+        kernel = self.param("kernel", DCGAN_INIT, shape)
+        if self.size == 3:
+            kernel = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+        h = jnp.pad(h, ((0, 0), (1, 1 + odd[0]), (1, 1 + odd[1]), (0, 0)))
         b, height, width, c = h.shape
         blocks = h.reshape((b, height // 2, 2, width // 2, 2, c)).transpose(0, 1, 3, 2, 4, 5)
         folded = kernel.reshape((2, 2, 2, 2, c, self.features)).transpose(0, 2, 1, 3, 4, 5)

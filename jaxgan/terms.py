@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -169,30 +169,87 @@ class GeneratorClassLoss:
 
 
 @dataclasses.dataclass(frozen=True)
-class L1ToTarget:
-    """``weight * E|G(c) - batch[target]|``: pix2pix's L1 term (λ = 100 in the paper), with
-    the target image in the batch (by default ``"x"``, the real output); logs the unweighted
-    mean as ``g_l1``.
+class DistanceToTarget:
+    """``weight * mean(distance(φ(G(c)), φ(batch[target])))``: a G term pulling its output
+    towards the batch's target image, in pixels (φ the identity) or in a network's features.
+    Logs the unweighted mean as ``g_{name}``. :class:`L1ToTarget`, :class:`MSEToTarget` and
+    :class:`FeatureContent` are its cases.
 
     Attributes:
-      weight: λ.
-      target: the batch entry G's output is compared with.
+      weight: the term's weight.
+      target: the batch entry G's output is compared with (default ``"x"``, the real output).
     """
 
-    weight: float = 100.0
+    weight: float = 1.0
     target: str = "x"
 
+    name: ClassVar[str]
+
     def __post_init__(self):
-        _check_weight("l1 weight", self.weight)
+        _check_weight(f"{self.name} weight", self.weight)
 
     @property
     def reads(self) -> tuple[str, ...]:
         return (self.target,)
 
+    def features(self, images: Array) -> Array:
+        """φ: what is compared (the pixels themselves)."""
+        return images
+
+    def distance(self, a: Array, b: Array) -> Array:
+        raise NotImplementedError
+
     def __call__(self, inputs: GTermInputs):
-        target = inputs.batch[self.target].astype(jnp.float32)
-        l1 = jnp.mean(jnp.abs(inputs.fake.astype(jnp.float32) - target))
-        return self.weight * l1, {"g_l1": l1}
+        output = self.features(inputs.fake.astype(jnp.float32))
+        target = self.features(inputs.batch[self.target].astype(jnp.float32))
+        value = jnp.mean(self.distance(output, jax.lax.stop_gradient(target)))
+        return self.weight * value, {f"g_{self.name}": value}
+
+
+@dataclasses.dataclass(frozen=True)
+class L1ToTarget(DistanceToTarget):
+    """``weight * E|G(c) - batch[target]|``: pix2pix's L1 term (λ = 100 in the paper); logs
+    ``g_l1``."""
+
+    weight: float = 100.0
+    name: ClassVar[str] = "l1"
+
+    def distance(self, a: Array, b: Array) -> Array:
+        return jnp.abs(a - b)
+
+
+@dataclasses.dataclass(frozen=True)
+class MSEToTarget(DistanceToTarget):
+    """``weight * E(G(c) - batch[target])²``: SRResNet's pixel-wise MSE content loss (Ledig
+    et al. 2017); logs ``g_mse``."""
+
+    name: ClassVar[str] = "mse"
+
+    def distance(self, a: Array, b: Array) -> Array:
+        return jnp.square(a - b)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureContent(MSEToTarget):
+    """``weight * E(φ(G(c)) - φ(batch[target]))²``: SRGAN's content loss in a network's
+    features (the paper's φ: VGG19's; e.g. :class:`jaxgan.classifier.FeatureMaps`); logs
+    ``g_content``.
+
+    Attributes:
+      network: φ, a function of images in G's range; a value (hashable, compared by its
+        fields), as every part of the step's configuration.
+    """
+
+    network: Callable[[Array], Array] | None = None
+    name: ClassVar[str] = "content"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.network is None:
+            raise ValueError("FeatureContent needs the network whose features it compares")
+
+    def features(self, images: Array) -> Array:
+        return self.network(images)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ os.environ["XLA_FLAGS"] = " ".join(
 
 import orbax.checkpoint as ocp
 
-from jaxgan.data import IDX_FILES
+from jaxgan.data import IDX_FILES, load_idx
 from jaxgan.workdir import CHECKPOINT_DIR
 
 # One persistent XLA compilation cache for the run, shared by the xdist workers: many tests
@@ -92,6 +92,15 @@ def real_mnist() -> Path:
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found at {MNIST_DIR} (set JAXGAN_MNIST_DIR to its directory)")
     return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def digits_400(real_mnist, tmp_path_factory) -> Path:
+    """The first 400 real training digits as IDX files (test split: their first 200)."""
+    digits = load_idx(real_mnist, "train", rows=slice(0, 400))
+    return write_idx_dataset(
+        tmp_path_factory.mktemp("digits") / "idx", digits["image"][..., 0], digits["label"]
+    )
 
 
 def checkpoint_arrays(workdir: Path) -> dict[str, np.ndarray]:

@@ -130,7 +130,7 @@ def load(config: Config) -> tuple[Pairs, Pairs, np.ndarray | None]:
             pairs.load_aligned_folder, config.data_dir, size=config.image_size,
             direction=config.direction,
         )  # fmt: skip
-        return load_split("train"), load_split(pairs.aligned_eval_split(config.data_dir)), None
+        return load_split("train"), load_split(pairs.eval_split(config.data_dir)), None
     if config.data_dir is not None:
         train, test = (data.load_idx(config.data_dir, s) for s in ("train", "test"))
     else:

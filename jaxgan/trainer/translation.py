@@ -107,9 +107,11 @@ def baseline_scores(
     name: str, outputs: np.ndarray, pairs: Pairs, evaluator=None, labels=None
 ) -> dict[str, Any]:
     """The headline scores of a baseline's ``outputs`` (the source itself, a bicubic
-    upsampling), named ``{name}_{score}``, for the summary beside the network's."""
+    upsampling), for the summary beside the network's: ``{name}_l1``, ``{name}_psnr``,
+    ``{name}_ssim`` (of the network's ``test_*``), ``{name}_fid_mnist`` and
+    ``{name}_label_accuracy``."""
     scores = score_outputs(outputs, pairs, evaluator, labels)
-    return {f"{name}_{k}": v for k, v in scores.items() if k in HEADLINE}
+    return {f"{name}_{k.removeprefix('test_')}": v for k, v in scores.items() if k in HEADLINE}
 
 
 HEADLINE = ("test_l1", "test_psnr", "test_ssim", "fid_mnist", "label_accuracy")
