@@ -25,7 +25,7 @@ from jaxgan import data, pairs, parallel
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import config_parser
 from jaxgan.epoch import exchange_rows, shard_rows, train_epoch
-from jaxgan.experiments import dcgan, gaussian1d, mixture2d, mnist, pix2pix
+from jaxgan.experiments import dcgan, gaussian1d, mixture2d, mnist, pix2pix, srgan
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, StepConfig
 from jaxgan.step import train_step
@@ -505,11 +505,11 @@ def test_each_experiments_default_on_8_devices_matches_1_device(name, tmp_path, 
     np.testing.assert_allclose(samples[1], samples[0], atol=tolerance)
 
 
-def final_translations(argv: list[str], workdir: Path, sources: np.ndarray) -> np.ndarray:
-    """pix2pix's G (inference mode, a fixed dropout key) on uint8 ``sources``, from the run's
-    newest checkpoint."""
-    config = pix2pix.Config(**vars(config_parser(pix2pix.Config, "", "").parse_args(argv)))
-    generator = pix2pix.build_models(config)[0]
+def final_translations(module, argv: list[str], workdir: Path, sources: np.ndarray) -> np.ndarray:
+    """A translation experiment's G (inference mode, a fixed dropout key) on uint8
+    ``sources``, from the run's newest checkpoint."""
+    config = module.Config(**vars(config_parser(module.Config, "", "").parse_args(argv)))
+    generator = module.build_models(config)[0]
     steps = sorted((workdir / "checkpoints").iterdir(), key=lambda p: int(p.name))
     with ocp.StandardCheckpointer() as reader:
         raw = reader.restore(steps[-1] / "state")
@@ -520,25 +520,42 @@ def final_translations(argv: list[str], workdir: Path, sources: np.ndarray) -> n
     )
 
 
-def test_pix2pix_on_8_devices_matches_1_device(real_mnist, tmp_path):
+# A translation experiment's options and the sources its G takes, from 28x28 digits.
+TRANSLATION_RUNS = {
+    "pix2pix": (
+        pix2pix,
+        ["--g-width", "8", "--d-width", "8", "--g-depth", "3", "--d-layers", "1"],
+        lambda digits: pairs.inpaint_pairs(data.pad_images(digits, 32))["source"],
+    ),
+    "srgan": (
+        srgan,
+        ["--g-width", "8", "--g-blocks", "2", "--d-width", "8", "--d-stages", "2"],
+        lambda digits: pairs.downscale(digits, 4),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSLATION_RUNS))
+def test_translations_on_8_devices_match_1_device(name, real_mnist, tmp_path):
     """6 steps of pix2pix (batch norm over the global batch, dropout masks drawn for it,
-    patch logits) on 8 devices and on 1 end with the same translations of 64 test digits, to
-    rounding (6e-9 after 1, 3 and 5 steps at depth 5). Later Adam's lr-sized moves of
-    rounding-noise gradients set in, as in DCGAN's (DEFAULT_RUNS): 8e-5 after 10 steps, 6e-4
-    after 20."""
+    patch logits) or SRGAN (batch norm, PReLU, D judging outputs alone) on 8 devices and on 1
+    end with the same translations of 64 test digits, to rounding (pix2pix: 6e-9 after 1, 3
+    and 5 steps at depth 5). Later Adam's lr-sized moves of rounding-noise gradients set in,
+    as in DCGAN's (DEFAULT_RUNS): 8e-5 after 10 steps of pix2pix, 6e-4 after 20."""
+    module, options, sources_of = TRANSLATION_RUNS[name]
     steps = 6
     digits = data.load_idx(real_mnist, "train", rows=slice(0, 40 * steps))
     idx = write_idx_dataset(tmp_path / "idx", digits["image"][..., 0], digits["label"])
     argv = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "1", "--eval-samples", "0"]
-    argv += ["--g-width", "8", "--d-width", "8", "--g-depth", "3", "--d-layers", "1"]
-    sources = pairs.inpaint_pairs(data.pad_images(digits["image"][:64], 32))["source"]
+    argv += options
+    sources = sources_of(digits["image"][:64])
     outputs = []
     for devices in (1, 8):
         workdir = tmp_path / f"d{devices}"
-        pix2pix.main(["--workdir", str(workdir), "--devices", str(devices), *argv])
+        module.main(["--workdir", str(workdir), "--devices", str(devices), *argv])
         assert int(checkpoint_arrays(workdir)["['step']"]) == steps
-        outputs.append(final_translations(argv, workdir, sources))
-    print("pix2pix", float(np.abs(outputs[1] - outputs[0]).max()))
+        outputs.append(final_translations(module, argv, workdir, sources))
+    print(name, float(np.abs(outputs[1] - outputs[0]).max()))
     np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-6)
 
 
