@@ -15,10 +15,13 @@ from jaxgan.losses import LOSSES, GANLoss, get_loss
 from jaxgan.state import GANState, ModelState, StepConfig, generate_samples, sample_latent
 from jaxgan.step import train_step, train_step_body
 from jaxgan.terms import (
+    DistanceToTarget,
+    FeatureContent,
     GradientPenalty,
     InstanceNoise,
     L1ToTarget,
     LabelTargets,
+    MSEToTarget,
     R1Penalty,
     R2Penalty,
 )
@@ -28,6 +31,8 @@ __all__ = [
     "AuxiliaryClassifier",
     "ClassConditional",
     "DataAxis",
+    "DistanceToTarget",
+    "FeatureContent",
     "FromBatch",
     "GANLoss",
     "GANState",
@@ -35,6 +40,7 @@ __all__ = [
     "InstanceNoise",
     "L1ToTarget",
     "LabelTargets",
+    "MSEToTarget",
     "ModelState",
     "R1Penalty",
     "R2Penalty",
