@@ -40,7 +40,7 @@ from jaxgan.cli import cli_main, flag, option, require
 from jaxgan.evaluate import run_evaluator
 from jaxgan.inputs import FromBatch
 from jaxgan.state import StepConfig
-from jaxgan.superres import SRDiscriminator, SRResNet, upsampling_steps
+from jaxgan.superres import SRDiscriminator, SRResNet
 from jaxgan.terms import FeatureContent, MSEToTarget
 from jaxgan.trainer import TrainConfig, choose_devices, override
 from jaxgan.trainer.translation import Pairs, baseline_scores, pair_scores, train_pairs
@@ -94,10 +94,8 @@ class Config(TrainConfig):
             self.task == "mnist" or self.data_dir is not None,
             "--task folder needs --data-dir: a folder with train/ and test/ (or val/) of images",
         )
-        try:
-            upsampling_steps(self.scale)
-        except ValueError:
-            require(False, f"--scale must be a power of two >= 2, got {self.scale}")
+        power_of_two = self.scale >= 2 and not self.scale & (self.scale - 1)
+        require(power_of_two, f"--scale must be a power of two >= 2, got {self.scale}")
         require(
             self.image_size >= 2 * self.scale and self.image_size % self.scale == 0,
             f"--image-size {self.image_size} does not divide by --scale {self.scale} into "

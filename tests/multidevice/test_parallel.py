@@ -529,7 +529,7 @@ TRANSLATION_RUNS = {
     ),
     "srgan": (
         srgan,
-        ["--g-width", "8", "--g-blocks", "2", "--d-width", "8", "--d-stages", "2"],
+        ["--g-width", "4", "--g-blocks", "1", "--d-width", "4", "--d-stages", "2"],
         lambda digits: pairs.downscale(digits, 4),
     ),
 }
