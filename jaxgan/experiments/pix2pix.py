@@ -35,7 +35,7 @@ from jaxgan.inputs import FromBatch
 from jaxgan.state import StepConfig
 from jaxgan.terms import L1ToTarget
 from jaxgan.trainer import TrainConfig, choose_devices, override
-from jaxgan.trainer.translation import Pairs, baseline_scores, pair_scores, train_pairs
+from jaxgan.trainer.translation import Pairs, held_out_scoring, train_pairs
 from jaxgan.translation import PatchDiscriminator, UNetGenerator, patch_receptive_field
 
 NAME = "pix2pix"
@@ -146,18 +146,15 @@ def train(config: Config) -> dict:
     """Trains pix2pix and writes its workdir; returns the summary."""
     devices = choose_devices(config)
     train_set, test_set, labels = load(config)
-    scored = {name: images[: config.eval_samples] for name, images in test_set.items()}
-    score, extra = None, {}
-    if config.eval_samples:
-        evaluator = None
-        if config.task == "inpaint":
-            evaluator = run_evaluator(config.data_dir, config.tfds_data_dir)
-            labels = labels[: config.eval_samples]
-        score = functools.partial(pair_scores, pairs=scored, evaluator=evaluator, labels=labels)
-        # the source itself as the output: what G must improve on
-        extra = baseline_scores("source", scored["source"], scored, evaluator, labels)
+    evaluator = None
+    if config.eval_samples and config.task == "inpaint":
+        evaluator = run_evaluator(config.data_dir, config.tfds_data_dir)
+    # the source itself as the output: what G must improve on
+    score, extra, num_test = held_out_scoring(
+        test_set, config.eval_samples, "source", np.asarray, evaluator, labels
+    )
     return train_pairs(config, NAME, build_models, train_set, test_set, score, devices,
-                       eval_every=config.eval_every, num_test=len(scored["source"]),
+                       eval_every=config.eval_every, num_test=num_test,
                        patch_receptive_field=patch_receptive_field(config.d_layers),
                        **extra)  # fmt: skip
 

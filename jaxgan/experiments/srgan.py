@@ -43,7 +43,7 @@ from jaxgan.state import StepConfig
 from jaxgan.superres import SRDiscriminator, SRResNet
 from jaxgan.terms import FeatureContent, MSEToTarget
 from jaxgan.trainer import TrainConfig, choose_devices, override
-from jaxgan.trainer.translation import Pairs, baseline_scores, pair_scores, train_pairs
+from jaxgan.trainer.translation import Pairs, held_out_scoring, train_pairs
 
 NAME = "srgan"
 TRANSLATES = True  # G maps low-resolution images (jaxgan.generate cannot sample it from noise)
@@ -175,18 +175,15 @@ def train(config: Config) -> dict:
     """Trains SRGAN and writes its workdir; returns the summary."""
     devices = choose_devices(config)
     train_set, test_set, labels = load(config)
-    scored = {name: images[: config.eval_samples] for name, images in test_set.items()}
-    score, extra = None, {}
-    if config.eval_samples:
-        evaluator = None
-        if config.task == "mnist":
-            evaluator = run_evaluator(config.data_dir, config.tfds_data_dir)
-            labels = labels[: config.eval_samples]
-        score = functools.partial(pair_scores, pairs=scored, evaluator=evaluator, labels=labels)
-        bicubic = pairs.upscale(scored["source"], config.scale)
-        extra = baseline_scores("bicubic", bicubic, scored, evaluator, labels)
+    evaluator = None
+    if config.eval_samples and config.task == "mnist":
+        evaluator = run_evaluator(config.data_dir, config.tfds_data_dir)
+    bicubic = functools.partial(pairs.upscale, factor=config.scale)
+    score, extra, num_test = held_out_scoring(
+        test_set, config.eval_samples, "bicubic", bicubic, evaluator, labels
+    )
     return train_pairs(config, NAME, build_models, train_set, test_set, score, devices,
-                       eval_every=config.eval_every, num_test=len(scored["source"]),
+                       eval_every=config.eval_every, num_test=num_test,
                        **extra)  # fmt: skip
 
 

@@ -5,6 +5,7 @@ epoch, the scores of the held-out pairs (:func:`pair_scores`), the figures and t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -112,6 +113,28 @@ def baseline_scores(
     ``{name}_label_accuracy``."""
     scores = score_outputs(outputs, pairs, evaluator, labels)
     return {f"{name}_{k.removeprefix('test_')}": v for k, v in scores.items() if k in HEADLINE}
+
+
+def held_out_scoring(
+    test_set: Pairs,
+    num: int,
+    baseline: str,
+    baseline_outputs: Callable[[np.ndarray], np.ndarray],
+    evaluator: MNISTEvaluator | None = None,
+    labels: np.ndarray | None = None,
+) -> tuple[Callable[[GANState], Mapping[str, Any]] | None, dict[str, Any], int]:
+    """What a translation experiment scores: the first ``num`` test pairs (0: none), as
+    ``(score, baseline scores, num_test)``: ``score(state)`` is :func:`pair_scores` of them
+    (None when ``num`` is 0), the baseline's are :func:`baseline_scores` of
+    ``baseline_outputs(sources)`` named ``baseline``, for :func:`train_pairs`' summary."""
+    scored = {name: images[:num] for name, images in test_set.items()}
+    num_test = len(scored["source"])
+    if not num:
+        return None, {}, num_test
+    labels = None if labels is None else labels[:num]
+    score = functools.partial(pair_scores, pairs=scored, evaluator=evaluator, labels=labels)
+    outputs = baseline_outputs(scored["source"])
+    return score, baseline_scores(baseline, outputs, scored, evaluator, labels), num_test
 
 
 HEADLINE = ("test_l1", "test_psnr", "test_ssim", "fid_mnist", "label_accuracy")
