@@ -12,6 +12,7 @@ from jaxgan.axis import DataAxis
 from jaxgan.epoch import train_epoch, train_epoch_body
 from jaxgan.inputs import AuxiliaryClassifier, ClassConditional, FromBatch, Unconditional
 from jaxgan.losses import LOSSES, GANLoss, get_loss
+from jaxgan.pool import ImagePool
 from jaxgan.state import GANState, ModelState, StepConfig, generate_samples, sample_latent
 from jaxgan.step import train_step, train_step_body
 from jaxgan.terms import (
@@ -37,6 +38,7 @@ __all__ = [
     "GANLoss",
     "GANState",
     "GradientPenalty",
+    "ImagePool",
     "InstanceNoise",
     "L1ToTarget",
     "LabelTargets",

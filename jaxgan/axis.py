@@ -36,7 +36,18 @@ class DataAxis:
         numbers a one-device run draws for those rows."""
         if self.name is None:
             return draw(key, n)
-        everyone = draw(key, n * jax.lax.axis_size(self.name))
+        return self.own_rows(draw(key, n * jax.lax.axis_size(self.name)))
+
+    def gather(self, x: Array) -> Array:
+        """The global batch of which ``x`` (``[n, ...]``) is this device's rows, in device order
+        (``x`` itself on one device)."""
+        return x if self.name is None else jax.lax.all_gather(x, self.name, tiled=True)
+
+    def own_rows(self, everyone: Array) -> Array:
+        """This device's rows of a global batch ``everyone``: the inverse of :meth:`gather`."""
+        if self.name is None:
+            return everyone
+        n = everyone.shape[0] // jax.lax.axis_size(self.name)
         return jax.lax.dynamic_slice_in_dim(everyone, jax.lax.axis_index(self.name) * n, n)
 
     def local_key(self, key: Array) -> Array:

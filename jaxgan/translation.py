@@ -1,9 +1,12 @@
 """The networks of image-to-image translation: pix2pix's U-Net generator and PatchGAN
-discriminator (Isola et al. 2017, arXiv 1611.07004, and their reference code's layer choices).
+discriminator (Isola et al. 2017, arXiv 1611.07004), and CycleGAN's ResNet generator (Zhu et
+al. 2017, arXiv 1703.10593, after Johnson et al. 2016), with their reference code's layer
+choices.
 
-Both are built from :mod:`jaxgan.models`' convolutions (4×4, stride 2 down and up, written as
-matrix products for XLA:CPU's sake), N(0, 0.02) weights and batch norm over the global batch
-under a data axis, and work at any size the strides divide.
+All are built from :mod:`jaxgan.models`' convolutions (written as matrix products for
+XLA:CPU's sake), N(0, 0.02) weights, and batch norm over the global batch under a data axis
+or instance norm (per image, so the same on any number of devices), and work at any size the
+strides divide.
 """
 
 from __future__ import annotations
@@ -14,6 +17,21 @@ import jax.numpy as jnp
 from jaxgan.models import DownConv, Dropout, ShiftConv, UpConv, batch_norm
 
 MAX_MULTIPLIER = 8  # channels stop doubling at 8 × width (pix2pix's ngf * 8, ndf * 8)
+NORMS = ("batch", "instance")
+
+
+def instance_norm() -> nn.InstanceNorm:
+    """Instance normalisation without a learned scale and shift, PyTorch's
+    ``InstanceNorm2d`` default (CycleGAN's): each image's channels to zero mean, unit variance."""
+    return nn.InstanceNorm(epsilon=1e-5, use_scale=False, use_bias=False)
+
+
+def norm_layer(norm: str, train: bool, axis_name: str | None) -> nn.Module:
+    """``norm``'s layer: batch norm (over the global batch under ``axis_name``) or instance
+    norm."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    return batch_norm(train, axis_name) if norm == "batch" else instance_norm()
 
 
 def unet_channels(width: int, depth: int) -> list[int]:
@@ -94,17 +112,19 @@ class PatchDiscriminator(nn.Module):
     :func:`patch_receptive_field` square of the input, which the losses average.
 
     Called as ``D(x, source)`` it judges the (output, source) pair (its channels
-    concatenated, pix2pix's conditional D); ``D(x)`` judges the output alone.
+    concatenated, pix2pix's conditional D); ``D(x)`` judges the output alone (CycleGAN's).
 
     Attributes:
       width: ndf, the first layer's channels.
       layers: stride-2 layers (pix2pix's 70×70 PatchGAN: 3).
       axis_name: the data-parallel axis to compute batch statistics over.
+      norm: ``"batch"`` (pix2pix's) or ``"instance"`` (CycleGAN's).
     """
 
     width: int = 64
     layers: int = 3
     axis_name: str | None = None
+    norm: str = "batch"
 
     @nn.compact
     def __call__(
@@ -119,6 +139,63 @@ class PatchDiscriminator(nn.Module):
             else:
                 h = ShiftConv(c, size=4, padding=1, use_bias=False, name="Conv")(h)
             if i:
-                h = batch_norm(train, axis)(h)
+                h = norm_layer(self.norm, train, axis)(h)
             h = nn.leaky_relu(h, negative_slope=0.2)
         return ShiftConv(1, size=4, padding=1, name="Logits")(h)[..., 0]
+
+
+class ResNetGenerator(nn.Module):
+    """CycleGAN's generator (Johnson et al.'s network as Zhu et al. use it): a 7×7
+    convolution to ``width`` channels, ``downsamplings`` 3×3 stride-2 convolutions doubling
+    them, ``blocks`` residual blocks (two 3×3 convolutions, the first followed by ReLU) at
+    that size, as many 3×3 stride-2 transposed convolutions back up, and a 7×7 convolution to
+    ``channels`` with tanh; instance norm and ReLU after every other convolution, reflection
+    padding for the 7×7 and the blocks' convolutions. The paper's: width 64, 2 downsamplings, 9
+    blocks at 256×256 (6 at 128×128).
+
+    It takes the image alone, ``[n, h, w, c]``, with ``h`` and ``w`` divisible by
+    ``2 ** downsamplings`` (odd sizes below that are fine: 28 → 14 → 7 and back).
+
+    Attributes:
+      channels: output channels.
+      width: ngf, the first convolution's channels.
+      blocks: residual blocks.
+      downsamplings: stride-2 steps down (and as many up).
+      norm: ``"instance"`` (the paper's) or ``"batch"``.
+      axis_name: the data-parallel axis for batch norm's statistics.
+    """
+
+    channels: int = 3
+    width: int = 64
+    blocks: int = 9
+    downsamplings: int = 2
+    norm: str = "instance"
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+        size = 2**self.downsamplings
+        if x.ndim != 4 or x.shape[1] % size or x.shape[2] % size:
+            raise ValueError(
+                f"a ResNet generator with {self.downsamplings} downsamplings takes [n, h, w, c] "
+                f"images with h and w divisible by {size}, got {x.shape}"
+            )
+        axis = self.axis_name if train else None
+
+        def norm_relu(h):
+            return nn.relu(norm_layer(self.norm, train, axis)(h))
+
+        def conv(features, size, name):  # a stride-1 convolution with reflection padding
+            return ShiftConv(features, size, size // 2, pad_mode="reflect", patches=True,
+                             name=name)  # fmt: skip
+
+        h = norm_relu(conv(self.width, 7, "In")(x))
+        for i in range(self.downsamplings):
+            h = norm_relu(DownConv(self.width * 2 ** (i + 1), True, size=3, name=f"Down_{i}")(h))
+        c = h.shape[-1]
+        for i in range(self.blocks):
+            r = norm_relu(conv(c, 3, f"Block_{i}_0")(h))
+            h = h + norm_layer(self.norm, train, axis)(conv(c, 3, f"Block_{i}_1")(r))
+        for i in reversed(range(self.downsamplings)):
+            h = norm_relu(UpConv(self.width * 2**i, True, size=3, name=f"Up_{i}")(h))
+        return jnp.tanh(conv(self.channels, 7, "Out")(h))

@@ -75,6 +75,7 @@ DOWN = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=Fal
 UP = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)
 PROJECT = nn.ConvTranspose(5, (4, 4), padding="VALID", use_bias=False)
 SHIFT = nn.Conv(5, (4, 4), padding=((1, 1), (1, 1)), use_bias=False)  # PatchGAN's stride 1
+UP3 = nn.ConvTranspose(5, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)), use_bias=False)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +85,8 @@ SHIFT = nn.Conv(5, (4, 4), padding=((1, 1), (1, 1)), use_bias=False)  # PatchGAN
         (models.UpConv(5), UP, (2, 3, 4, 6)),
         (models._Project(5, 4), PROJECT, (2, 6)),
         (models.ShiftConv(5, 4, 1, use_bias=False), SHIFT, (2, 7, 6, 3)),
+        (models.UpConv(5, size=3), UP3, (2, 3, 4, 6)),  # CycleGAN's
+        (models.ShiftConv(5, 4, 1, use_bias=False, patches=True), SHIFT, (2, 7, 6, 3)),
     ],
 )
 def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
@@ -91,7 +94,8 @@ def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
     flax's convolutions with the same kernel: values and kernel gradients."""
     x = jax.random.normal(jax.random.key(0), shape)
     x_as_image = x if len(shape) == 4 else x[:, None, None, :]  # z as a 1x1 image
-    kernel = jax.random.normal(jax.random.key(1), (4, 4, shape[-1], 5))
+    size = getattr(layer, "size", 4)
+    kernel = jax.random.normal(jax.random.key(1), (size, size, shape[-1], 5))
 
     def weighted_sum(module, kernel, x):  # a loss whose gradient differs per output value
         y = module.apply({"params": {"kernel": kernel}}, x)

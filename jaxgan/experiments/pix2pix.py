@@ -131,10 +131,8 @@ def load(config: Config) -> tuple[Pairs, Pairs, np.ndarray | None]:
             direction=config.direction,
         )  # fmt: skip
         return load_split("train"), load_split(pairs.eval_split(config.data_dir)), None
-    if config.data_dir is not None:
-        train, test = (data.load_idx(config.data_dir, s) for s in ("train", "test"))
-    else:
-        train, test = (data.load_tfds("mnist", s, config.tfds_data_dir) for s in ("train", "test"))
+    train = data.load_mnist("train", config.data_dir, config.tfds_data_dir)
+    test = data.load_mnist("test", config.data_dir, config.tfds_data_dir)
     return (
         digits_as_pairs(train["image"], config.image_size),
         digits_as_pairs(test["image"], config.image_size),

@@ -159,10 +159,8 @@ def load(config: Config) -> tuple[Pairs, Pairs, np.ndarray | None]:
         )  # fmt: skip
         train = load_split("train", crops=config.crops_per_image, seed=config.seed)
         return train, load_split(pairs.eval_split(config.data_dir)), None
-    if config.data_dir is not None:
-        train, test = (data.load_idx(config.data_dir, s) for s in ("train", "test"))
-    else:
-        train, test = (data.load_tfds("mnist", s, config.tfds_data_dir) for s in ("train", "test"))
+    train = data.load_mnist("train", config.data_dir, config.tfds_data_dir)
+    test = data.load_mnist("test", config.data_dir, config.tfds_data_dir)
     digits = functools.partial(data.digits_at, size=config.image_size)
     return (
         pairs.downscaled_pairs(digits(train["image"]), config.scale),

@@ -70,6 +70,9 @@ class TrainConfig:
     MODEL_TRICKS: ClassVar[frozenset[str]] = frozenset(
         {"d_spectral_norm", "g_dropout", "g_dropout_at_sampling"}
     )
+    # Other options an experiment's own step does not read (CycleGAN's has no d_steps or
+    # latent noise): refused when given, rather than silently ignored.
+    UNUSED_OPTIONS: ClassVar[frozenset[str]] = frozenset()
 
     workdir: str = option(
         "runs/experiment", "directory for config, metrics, figures, summary", group=RUN
@@ -93,6 +96,12 @@ class TrainConfig:
         "constant",
         "learning-rate schedule over the run",
         choices=("constant", "linear", "cosine"),
+        group=OPTIMISATION,
+    )
+    lr_hold: float = option(
+        0.0,
+        "with --lr-schedule linear or cosine: the share of the run at the full rate before the "
+        "decay to 0 begins (CycleGAN: 0.5)",
         group=OPTIMISATION,
     )
     ema_decay: float = option(
@@ -243,11 +252,20 @@ class TrainConfig:
         require(
             self.monitor_window >= 1, f"--monitor-window must be >= 1, got {self.monitor_window}"
         )
+        require(0 <= self.lr_hold < 1, f"--lr-hold must be in [0, 1), got {self.lr_hold}")
+        require(
+            not self.lr_hold or self.lr_schedule != "constant",
+            "--lr-hold holds the rate before a decay: give --lr-schedule linear or cosine",
+        )
         for f in dataclasses.fields(self):
-            given = getattr(self, f.name) != f.default
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            given = getattr(self, f.name) != default
             if f.metadata.get("group") == TRICKS and f.name not in self.MODEL_TRICKS and given:
                 raise UsageError(f"--{flag(f.name)} is not available: this experiment's models "
                                  "do not have it")  # fmt: skip
+            if f.name in self.UNUSED_OPTIONS and given:
+                raise UsageError(f"--{flag(f.name)} is not available: this experiment's step "
+                                 "does not use it")  # fmt: skip
         try:
             self.step_config()
         except ValueError as e:  # the step's own checks, named by option
@@ -368,11 +386,14 @@ def make_optimizer(
     lr: float, config: TrainConfig, total_steps: int
 ) -> optax.GradientTransformation:
     """Adam (with ``config``'s betas) or RMSprop, the learning rate following ``config``'s
-    schedule over ``total_steps`` updates."""
+    schedule over ``total_steps`` updates (constant for the ``--lr-hold`` share of them
+    first, then decaying to 0)."""
+    hold = round(config.lr_hold * total_steps)
     if config.lr_schedule == "linear":
-        lr = optax.linear_schedule(lr, 0.0, total_steps)
+        lr = optax.linear_schedule(lr, 0.0, total_steps - hold, transition_begin=hold)
     elif config.lr_schedule == "cosine":
-        lr = optax.cosine_decay_schedule(lr, total_steps)
+        decay = optax.cosine_decay_schedule(lr, total_steps - hold)
+        lr = optax.join_schedules([optax.constant_schedule(lr), decay], [hold]) if hold else decay
     if config.optimizer == "rmsprop":
         return optax.rmsprop(lr)
     return optax.adam(lr, b1=config.beta1, b2=config.beta2)
