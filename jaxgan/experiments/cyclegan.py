@@ -48,7 +48,7 @@ from jaxgan.losses import LOSSES, GANLoss
 from jaxgan.monitor import QualityWatch
 from jaxgan.pool import ImagePool
 from jaxgan.state import STEP_STREAM, ModelState
-from jaxgan.step import compiled_step, logits_of
+from jaxgan.step import logits_of
 from jaxgan.trainer import TrainConfig, choose_devices, override
 from jaxgan.trainer.config import STEP, make_optimizer
 from jaxgan.trainer.console import print_closing, stage_bar
@@ -173,9 +173,11 @@ def cyclegan_step_body(state: CycleGANState, batch, axis_name: str | None = None
             functools.partial(_run, state.g_ba, params[1]),
         )
         fake_b, fake_a = ab(real_a), ba(real_b)
-        adv = s.loss.generator(
-            d_logits(state.d_b, state.d_b.params, fake_b), real_logits_b
-        ) + s.loss.generator(d_logits(state.d_a, state.d_a.params, fake_a), real_logits_a)
+
+        def fooling(d: ModelState, fake, real_logits):  # G's GAN loss against D
+            return s.loss.generator(d_logits(d, d.params, fake), real_logits)
+
+        adv = fooling(state.d_b, fake_b, real_logits_b) + fooling(state.d_a, fake_a, real_logits_a)
         cycle = l1(ba(fake_b), real_a) + l1(ab(fake_a), real_b)
         identity = l1(ab(real_b), real_b) + l1(ba(real_a), real_a) if s.identity_weight else 0.0
         total = s.adv_weight * adv + s.cycle_weight * (cycle + s.identity_weight * identity)
@@ -220,10 +222,6 @@ def cyclegan_step_body(state: CycleGANState, batch, axis_name: str | None = None
         g_ab=g_ab, g_ba=g_ba, d_a=d_a, d_b=d_b, pool_a=pool_a, pool_b=pool_b, step=state.step + 1
     )
     return new, metrics
-
-
-cyclegan_step = compiled_step(cyclegan_step_body)
-"""``cyclegan_step(state, batch)``: :func:`cyclegan_step_body` compiled, donating the state."""
 
 
 @jax.jit
