@@ -151,7 +151,10 @@ class ResNetGenerator(nn.Module):
     that size, as many 3×3 stride-2 transposed convolutions back up, and a 7×7 convolution to
     ``channels`` with tanh; instance norm and ReLU after every other convolution, reflection
     padding for the 7×7 and the blocks' convolutions. The paper's: width 64, 2 downsamplings, 9
-    blocks at 256×256 (6 at 128×128).
+    blocks at 256×256 (6 at 128×128). Only the last convolution has a bias: instance norm
+    cancels the others' (the reference code has them; their gradients are rounding noise,
+    which Adam turns into moves of the learning rate's size, and which differs between 8
+    devices and 1).
 
     It takes the image alone, ``[n, h, w, c]``, with ``h`` and ``w`` divisible by
     ``2 ** downsamplings`` (odd sizes below that are fine: 28 → 14 → 7 and back).
@@ -185,17 +188,17 @@ class ResNetGenerator(nn.Module):
         def norm_relu(h):
             return nn.relu(norm_layer(self.norm, train, axis)(h))
 
-        def conv(features, size, name):  # a stride-1 convolution with reflection padding
-            return ShiftConv(features, size, size // 2, pad_mode="reflect", patches=True,
-                             name=name)  # fmt: skip
+        def conv(features, size, name, bias=False):  # stride 1, reflection padding
+            return ShiftConv(features, size, size // 2, use_bias=bias, pad_mode="reflect",
+                             patches=True, name=name)  # fmt: skip
 
         h = norm_relu(conv(self.width, 7, "In")(x))
         for i in range(self.downsamplings):
-            h = norm_relu(DownConv(self.width * 2 ** (i + 1), True, size=3, name=f"Down_{i}")(h))
+            h = norm_relu(DownConv(self.width * 2 ** (i + 1), size=3, name=f"Down_{i}")(h))
         c = h.shape[-1]
         for i in range(self.blocks):
             r = norm_relu(conv(c, 3, f"Block_{i}_0")(h))
             h = h + norm_layer(self.norm, train, axis)(conv(c, 3, f"Block_{i}_1")(r))
         for i in reversed(range(self.downsamplings)):
-            h = norm_relu(UpConv(self.width * 2**i, True, size=3, name=f"Up_{i}")(h))
-        return jnp.tanh(conv(self.channels, 7, "Out")(h))
+            h = norm_relu(UpConv(self.width * 2**i, size=3, name=f"Up_{i}")(h))
+        return jnp.tanh(conv(self.channels, 7, "Out", bias=True)(h))
