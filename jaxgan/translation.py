@@ -34,6 +34,16 @@ def norm_layer(norm: str, train: bool, axis_name: str | None) -> nn.Module:
     return batch_norm(train, axis_name) if norm == "batch" else instance_norm()
 
 
+def check_image_size(images: jnp.ndarray, size: int, network: str) -> None:
+    """Raises ``ValueError`` unless ``images`` are ``[n, h, w, c]`` with ``h`` and ``w``
+    divisible by ``size`` (what ``network``'s stride-2 steps need)."""
+    if images.ndim != 4 or images.shape[1] % size or images.shape[2] % size:
+        raise ValueError(
+            f"{network} takes [n, h, w, c] images with h and w divisible by {size}, got "
+            f"{images.shape}"
+        )
+
+
 def unet_channels(width: int, depth: int) -> list[int]:
     """The channels of the U-Net's ``depth`` encoder levels: ``width`` doubling per level up
     to 8 × ``width`` (pix2pix's unet_256 at depth 8: 64, 128, 256, 512, 512, 512, 512, 512)."""
@@ -71,12 +81,7 @@ class UNetGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, source: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
-        size = 2**self.depth
-        if source.ndim != 4 or source.shape[1] % size or source.shape[2] % size:
-            raise ValueError(
-                f"a U-Net of depth {self.depth} takes [n, h, w, c] images with h and w "
-                f"divisible by {size}, got {source.shape}"
-            )
+        check_image_size(source, 2**self.depth, f"a U-Net of depth {self.depth}")
         axis = self.axis_name if train else None
         channels = unet_channels(self.width, self.depth)
         innermost = self.depth - 1
@@ -177,12 +182,8 @@ class ResNetGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
-        size = 2**self.downsamplings
-        if x.ndim != 4 or x.shape[1] % size or x.shape[2] % size:
-            raise ValueError(
-                f"a ResNet generator with {self.downsamplings} downsamplings takes [n, h, w, c] "
-                f"images with h and w divisible by {size}, got {x.shape}"
-            )
+        network = f"a ResNet generator with {self.downsamplings} downsamplings"
+        check_image_size(x, 2**self.downsamplings, network)
         axis = self.axis_name if train else None
 
         def norm_relu(h):

@@ -56,7 +56,7 @@ from jaxgan.trainer.fit import fit
 from jaxgan.trainer.images import write_training_figures
 from jaxgan.trainer.plugins import Evaluation
 from jaxgan.trainer.run import open_run
-from jaxgan.trainer.translation import CHUNK, GRID_COLUMNS, baseline_scores
+from jaxgan.trainer.translation import GRID_COLUMNS, TranslationGrids, baseline_scores, in_chunks
 from jaxgan.translation import PatchDiscriminator, ResNetGenerator
 
 NAME = "cyclegan"
@@ -231,13 +231,7 @@ def _translate_chunk(model: ModelState, x):
 
 def translate(model: ModelState, images: np.ndarray) -> np.ndarray:
     """A generator's uint8 outputs for uint8 ``images``, in chunks."""
-    out = [
-        data.to_uint8(
-            _translate_chunk(model, data.scale_images(jnp.asarray(images[i : i + CHUNK])))
-        )
-        for i in range(0, len(images), CHUNK)
-    ]
-    return np.concatenate(out)
+    return in_chunks(functools.partial(_translate_chunk, model), images)
 
 
 def thicken(images: np.ndarray, size: int = 3) -> np.ndarray:
@@ -426,13 +420,12 @@ def load(config: Config) -> tuple[dict, dict, np.ndarray | None]:
 # --- grids and scores --------------------------------------------------------------------------
 
 
-class CycleGrids:
+class CycleGrids(TranslationGrids):
     """Fixed test images of both domains: rows of 8 inputs, their translations and the way
-    back (A, then B). As an epoch hook it saves samples/epoch_NNNN.png and a TensorBoard
-    image."""
+    back (A, then B)."""
 
     def __init__(self, writer, test_set: Mapping[str, np.ndarray]):
-        self.writer = writer
+        super().__init__(writer)
         self.inputs = {d: test_set[d][:GRID_COLUMNS] for d in DOMAINS}
 
     def grid(self, state: CycleGANState) -> np.ndarray:
@@ -442,16 +435,20 @@ class CycleGrids:
             rows += [self.inputs[d], out, translate(back, out)]
         return viz.image_grid(np.concatenate(rows), ncols=GRID_COLUMNS)
 
-    def __call__(self, state: CycleGANState, epoch: int) -> Mapping[str, Any]:
-        grid = self.grid(state)
-        viz.save_png(grid, self.writer.path("samples", f"epoch_{epoch:04d}.png"))
-        self.writer.image("translations", int(state.step), grid)
-        return {}
-
 
 def cycle_l1(inputs: np.ndarray, returned: np.ndarray) -> float:
     """The mean absolute difference of uint8 images on the [0, 1] scale."""
     return float(np.mean(np.abs(inputs.astype(np.float32) - returned.astype(np.float32))) / 255)
+
+
+def translated(
+    state: CycleGANState, test: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Both generators' translations of the ``test`` images (A → B, B → A), and their
+    ``test_cycle_l1``: the two ways' mean :func:`cycle_l1` of each image and its way back."""
+    a2b, b2a = translate(state.g_ab, test["a"]), translate(state.g_ba, test["b"])
+    back_a, back_b = translate(state.g_ba, a2b), translate(state.g_ab, b2a)
+    return a2b, b2a, (cycle_l1(test["a"], back_a) + cycle_l1(test["b"], back_b)) / 2
 
 
 def scoring(
@@ -467,15 +464,7 @@ def scoring(
         return None, {}
     test = {d: test_set[d][:num] for d in DOMAINS}
     if not known:
-
-        def score_cycles(state: CycleGANState) -> dict:
-            back_a = translate(state.g_ba, translate(state.g_ab, test["a"]))
-            back_b = translate(state.g_ab, translate(state.g_ba, test["b"]))
-            return {
-                "test_cycle_l1": (cycle_l1(test["a"], back_a) + cycle_l1(test["b"], back_b)) / 2
-            }
-
-        return score_cycles, {}
+        return lambda state: {"test_cycle_l1": translated(state, test)[2]}, {}
     labels = labels[:num]
     with stage_bar("features of the test digits of both domains", 2) as bar:
         evaluators = {}
@@ -494,13 +483,11 @@ def scoring(
 
     def score(state: CycleGANState) -> dict:
         with stage_bar(f"scoring {num} test images per domain", 2) as bar:
-            a2b, b2a = translate(state.g_ab, test["a"]), translate(state.g_ba, test["b"])
-            back = (cycle_l1(test["a"], translate(state.g_ba, a2b)),
-                    cycle_l1(test["b"], translate(state.g_ab, b2a)))  # fmt: skip
+            a2b, b2a, cycle = translated(state, test)
             bar.update()
             scores = both_ways("", a2b, b2a)
             bar.update()
-        return {**scores, "test_cycle_l1": sum(back) / 2}
+        return {**scores, "test_cycle_l1": cycle}
 
     identity = both_ways("identity_", test["a"], test["b"])
     true = both_ways("true_", test["b"], test["a"])

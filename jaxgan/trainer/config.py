@@ -255,7 +255,8 @@ class TrainConfig:
         require(0 <= self.lr_hold < 1, f"--lr-hold must be in [0, 1), got {self.lr_hold}")
         require(
             not self.lr_hold or self.lr_schedule != "constant",
-            "--lr-hold holds the rate before a decay: give --lr-schedule linear or cosine",
+            "--lr-hold holds the rate before a decay: give --lr-schedule linear or cosine, or "
+            "--lr-hold 0",
         )
         for f in dataclasses.fields(self):
             default = f.default_factory() if f.default is dataclasses.MISSING else f.default

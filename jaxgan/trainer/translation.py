@@ -9,6 +9,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,16 +30,25 @@ GRID_PAIRS, GRID_COLUMNS = 16, 8  # a grid: two blocks of 8 sources, outputs and
 CHUNK = 500  # sources per generator call
 
 
+def in_chunks(apply: Callable[[jax.Array], jax.Array], images: np.ndarray) -> np.ndarray:
+    """The uint8 outputs of a translating network, ``apply`` (images in [-1, 1] to images
+    in [-1, 1]), for uint8 ``images``, :data:`CHUNK` at a time."""
+    out = []
+    for i in range(0, len(images), CHUNK):
+        out.append(data.to_uint8(apply(data.scale_images(jnp.asarray(images[i : i + CHUNK])))))
+    return np.concatenate(out)
+
+
 def translate(state: GANState, sources: np.ndarray) -> np.ndarray:
     """G's uint8 outputs for uint8 ``sources`` (in inference mode: batch norm's running
     averages, dropout as G keeps it at sampling, the run's fixed sampling key), in chunks."""
     takes_noise = getattr(state.config.inputs, "noise", False)
-    out = []
-    for i in range(0, len(sources), CHUNK):
-        chunk = data.scale_images(jnp.asarray(sources[i : i + CHUNK]))
+
+    def apply(chunk):
         z = evaluation_noise(state, len(chunk)) if takes_noise else None
-        out.append(data.to_uint8(generate_samples(state, z, chunk)))
-    return np.concatenate(out)
+        return generate_samples(state, z, chunk)
+
+    return in_chunks(apply, sources)
 
 
 def _as_target_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -47,12 +57,28 @@ def _as_target_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return images if factor == 1 else images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
-class PairGrids:
-    """The fixed test pairs' grid: rows of 8 sources, their outputs and their targets, twice.
-    As an epoch hook it saves samples/epoch_NNNN.png and a TensorBoard image."""
+class TranslationGrids:
+    """An epoch hook that saves a translation experiment's grid of fixed test images (the
+    subclass's ``grid(state)``) as samples/epoch_NNNN.png and a TensorBoard image."""
+
+    def __init__(self, writer: RunWriter):
+        self.writer = writer
+
+    def grid(self, state) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, state, epoch: int) -> Mapping[str, Any]:
+        grid = self.grid(state)
+        viz.save_png(grid, self.writer.path("samples", f"epoch_{epoch:04d}.png"))
+        self.writer.image("translations", int(state.step), grid)
+        return {}
+
+
+class PairGrids(TranslationGrids):
+    """The fixed test pairs' grid: rows of 8 sources, their outputs and their targets, twice."""
 
     def __init__(self, writer: RunWriter, pairs: Pairs):
-        self.writer = writer
+        super().__init__(writer)
         self.source = pairs["source"][:GRID_PAIRS]
         self.target = pairs["target"][:GRID_PAIRS]
 
@@ -64,12 +90,6 @@ class PairGrids:
             block = slice(start, start + GRID_COLUMNS)
             rows += [source[block], output[block], self.target[block]]
         return viz.image_grid(np.concatenate(rows), ncols=GRID_COLUMNS)
-
-    def __call__(self, state: GANState, epoch: int) -> Mapping[str, Any]:
-        grid = self.grid(state)
-        viz.save_png(grid, self.writer.path("samples", f"epoch_{epoch:04d}.png"))
-        self.writer.image("translations", int(state.step), grid)
-        return {}
 
 
 def score_outputs(
