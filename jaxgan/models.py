@@ -250,6 +250,13 @@ def minibatch_std(x: jnp.ndarray, axis_name: str | None = None) -> jnp.ndarray:
     return jnp.broadcast_to(std, (x.shape[0], 1))
 
 
+def _check_pack(x: jnp.ndarray, pack: int, conditioning: str) -> None:
+    if x.shape[0] % pack:
+        raise ValueError(f"a batch of {x.shape[0]} does not split into packs of {pack}")
+    if pack > 1 and conditioning != "none":
+        raise ValueError("PacGAN packing does not combine with class conditioning")
+
+
 class MLPDiscriminator(nn.Module):
     """Fully connected discriminator returning one logit per sample.
 
@@ -292,10 +299,7 @@ class MLPDiscriminator(nn.Module):
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
         _check_conditioning(self, labels)
         axis = self.axis_name if train else None
-        if x.shape[0] % self.pack:
-            raise ValueError(f"a batch of {x.shape[0]} does not split into packs of {self.pack}")
-        if self.pack > 1 and self.conditioning != "none":
-            raise ValueError("PacGAN packing does not combine with class conditioning")
+        _check_pack(x, self.pack, self.conditioning)
         h = x.reshape((x.shape[0] // self.pack, -1))
         if self.conditioning == "concat":
             features = label_features(labels, self.num_classes, self.label_embed)
@@ -540,6 +544,15 @@ def _add_bias(layer: nn.Module, out: jnp.ndarray) -> jnp.ndarray:
     return out + layer.param("bias", nn.initializers.zeros, (layer.features,))
 
 
+def pack_channels(x: jnp.ndarray, pack: int, conditioning: str = "none") -> jnp.ndarray:
+    """Images ``[n, h, w, c]`` as ``n // pack`` packs ``[n // pack, h, w, pack * c]``: each
+    pack is ``pack`` consecutive images, the first's channels first."""
+    _check_pack(x, pack, conditioning)
+    n, height, width, channels = x.shape
+    x = x.reshape((n // pack, pack, height, width, channels))
+    return jnp.moveaxis(x, 1, 3).reshape((n // pack, height, width, pack * channels))
+
+
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: 4×4 stride-2 convolutions doubling the channels from ``width``,
     LeakyReLU(0.2), batch norm on all but the first, then a ``base × base`` convolution to one
@@ -554,6 +567,9 @@ class DCGANDiscriminator(nn.Module):
         work on the last convolution's features, flattened.
       num_classes: the number of classes (conditional D only).
       label_embed: with ``"concat"``, the labels' learned embedding size (0: one-hot).
+      pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` consecutive images stacked
+        along the channels (the reference code's ``concat(..., 3)``), returning
+        ``batch // pack`` logits.
     """
 
     resolution: int = 64
@@ -562,11 +578,13 @@ class DCGANDiscriminator(nn.Module):
     conditioning: str = "none"
     num_classes: int = 0
     label_embed: int = 0
+    pack: int = 1
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
         _check_conditioning(self, labels)
         layers, base = dcgan_layout(self.resolution)
+        x = pack_channels(x, self.pack, self.conditioning)
         h = x
         if self.conditioning == "concat":
             features = label_features(labels, self.num_classes, self.label_embed).astype(x.dtype)

@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxgan import data, viz
 from jaxgan.cli import option, require
-from jaxgan.evaluate import NOISE_FID, MNISTEvaluator, run_evaluator
+from jaxgan.evaluate import NOISE_FID, run_evaluator
 from jaxgan.monitor import QualityWatch
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import ConditionalConfig
@@ -35,6 +35,9 @@ class ImageConfig(ConditionalConfig):
         "eval_every",
         "eval_samples",
     }
+    HEADLINE: ClassVar[tuple[str, ...]] = (
+        *("fid_mnist", "precision", "recall", "classes_covered", "label_accuracy"),
+    )  # the values the closing lines show, where the run has them
     EVAL_METRICS: ClassVar[tuple[str, ...]] = (
         *("fid_mnist", "kid_mnist", "precision", "recall", "density", "coverage"),
         *("classes_covered", "class_kl", "mnist_score", "label_accuracy"),
@@ -76,15 +79,27 @@ class ImageConfig(ConditionalConfig):
                 "add --eval-every 1 (and no --checkpoint-every-steps)",
             )
 
-    def evaluator(self) -> MNISTEvaluator | None:
-        """The evaluator of MNIST runs (the classifier knows MNIST digits only), else None."""
-        if self.eval_samples and self.dataset == "mnist":
-            return run_evaluator(self.data_dir, self.tfds_data_dir)
-        if self.eval_samples:
+    def evaluation(self) -> Evaluation | None:
+        """The run's evaluation (an epoch hook, :func:`train_images` builds it before the run
+        starts, so that a missing test set is refused first): for MNIST runs
+        :mod:`jaxgan.evaluate`'s scores of ``--eval-samples`` digits every ``--eval-every``
+        epochs and at the end, watched for fid_mnist not improving or in the range of an
+        untrained generator's; None for other datasets (the classifier knows MNIST digits only).
+        An experiment with its own scores overrides it."""
+        if not self.eval_samples:
+            return None
+        if self.dataset != "mnist":
             print(
                 f"no evaluation: the evaluation classifier knows MNIST digits, not {self.dataset}"
             )
-        return None
+            return None
+        evaluator = run_evaluator(self.data_dir, self.tfds_data_dir)
+        return Evaluation(
+            lambda state: evaluator.score(state, self.eval_samples),
+            self.epochs,
+            every=self.eval_every,
+            watch=QualityWatch("fid_mnist", "min", noise=NOISE_FID),
+        )
 
     def load_digits(self, rows: slice | None = None) -> dict[str, np.ndarray]:
         """A digits dataset's (:data:`jaxgan.data.IDX_DATASETS`) training set,
@@ -201,7 +216,6 @@ def write_figures(writer: RunWriter, grids: SampleGrids, state: GANState) -> Non
     viz.real_vs_fake(grids.real, grids.fake(state), writer.path("real_vs_fake.png"))
 
 
-HEADLINE = ("fid_mnist", "precision", "recall", "classes_covered", "label_accuracy")
 PICTURES = ("real_vs_fake.png", "loss_curves.png", "progress.gif", "fid_curve.png")
 
 
@@ -211,25 +225,8 @@ def finish(run: Run, grids: SampleGrids, state: GANState, summary: dict, **extra
     write_figures(run.writer, grids, state)
     summary.update(extra)
     run.writer.summary(summary)
-    print_closing(summary, HEADLINE, run.config.workdir, PICTURES)
+    print_closing(summary, run.config.HEADLINE, run.config.workdir, PICTURES)
     return summary
-
-
-def image_hooks(
-    config: ImageConfig, grids: SampleGrids, evaluator: MNISTEvaluator | None
-) -> list[EpochHook]:
-    """The epoch hooks of an image run: its grids, and (MNIST) the evaluation of
-    ``--eval-samples`` digits every ``--eval-every`` epochs and at the end, watched for
-    fid_mnist not improving or in the range of an untrained generator's."""
-    if evaluator is None:
-        return [grids]
-    evaluation = Evaluation(
-        lambda state: evaluator.score(state, config.eval_samples),
-        config.epochs,
-        every=config.eval_every,
-        watch=QualityWatch("fid_mnist", "min", noise=NOISE_FID),
-    )
-    return [grids, evaluation]
 
 
 def scale_batch(batch: dict) -> dict:
@@ -251,15 +248,15 @@ def train_images(
     """An image experiment's run: trains ``build_models(config, axis_name)`` on ``train_set``
     (this process's rows of ``num_train`` uint8 images and their labels, from
     :func:`~jaxgan.trainer.run.load_rows`) over ``devices``, with grids and the evaluation
-    (:func:`image_hooks`); the data on the device, or (``on_host``) in host memory fed step
-    by step. Writes the figures and summary.json (with ``num_train`` and ``extra``) and the
+    (:meth:`ImageConfig.evaluation`); the data on the device, or (``on_host``) in host memory
+    fed step by step. Writes the figures and summary.json (with ``num_train`` and ``extra``) and the
     closing lines; returns the summary."""
     images, labels = train_set["image"], train_set.get("label")
-    evaluator = config.evaluator()
+    evaluation = config.evaluation()
     with open_experiment(config, experiment, build_models, num_train, devices) as run:
         grids = SampleGrids(run.state, run.writer, images, labels)
         grids.save_real()
-        hooks = image_hooks(config, grids, evaluator)
+        hooks: list[EpochHook] = [grids] + ([evaluation] if evaluation else [])
         train_data = {"x": images}
         if config.conditional != "none":
             train_data["y"] = labels

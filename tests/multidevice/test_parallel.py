@@ -25,7 +25,16 @@ from jaxgan import data, pairs, parallel
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.cli import config_parser
 from jaxgan.epoch import exchange_rows, shard_rows, train_epoch
-from jaxgan.experiments import cyclegan, dcgan, gaussian1d, mixture2d, mnist, pix2pix, srgan
+from jaxgan.experiments import (
+    cyclegan,
+    dcgan,
+    gaussian1d,
+    mixture2d,
+    mnist,
+    pix2pix,
+    srgan,
+    stacked_mnist,
+)
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from jaxgan.state import GANState, StepConfig
 from jaxgan.step import train_step
@@ -438,13 +447,14 @@ def test_a_step_of_ones_own_over_its_own_state_runs_data_parallel():
 # ring without dropout does the same. Such drift starts at a different step for every dataset.
 STEPS = 20
 DCGAN8 = ("--batch-size", "40", "--g-width", "8", "--d-width", "8", "--eval-samples", "0")
+BATCH80 = ("--batch-size", "80")
 # (module, options for 20 steps, tolerance on the samples). Adam moves a parameter whose
 # gradient is rounding noise by about lr with the noise's sign, and the sign is not
 # device-count invariant: on the ring a few hundred such parameters differ by up to 1.3 lr
 # after 20 steps (samples 3.5e-4 apart, lr 2e-4), and so did DCGAN's at batch 80 (3.8e-4; at
 # batch 40, 6e-8); elsewhere the samples agree to 3e-6 (MNIST on real digits; on
 # random-noise "digits" rounding dominates far more gradients).
-MNIST80 = ("--data-dir", "{idx}", "--eval-samples", "0", "--batch-size", "80")
+MNIST80 = ("--data-dir", "{idx}", "--eval-samples", "0", *BATCH80)
 DEFAULT_RUNS = {
     "gaussian1d": (gaussian1d, ["--num-train", "4000"], 1e-5),
     "mixture2d_ring": (mixture2d, ["--num-train", "4000", "--eval-samples", "100"], 2e-3),
@@ -462,6 +472,13 @@ DEFAULT_RUNS = {
         dcgan,
         ["--dataset", "mnist", "--data-dir", "{idx}", "--image-size", "32", *DCGAN8],
         2e-3,
+    ),
+    # PacGAN packs of 2: each device's 5 packs are pairs of its own rows, the 1-device pairs
+    "stacked_mnist_pack2": (
+        stacked_mnist,
+        ["--data-dir", "{idx}", "--num-train", "480", "--pack", "2", *DCGAN8[2:], *BATCH80],
+        1e-4,
+        6,
     ),
 }
 
@@ -563,7 +580,10 @@ def test_cyclegan_on_8_devices_matches_1_device(real_mnist, tmp_path):
     """6 steps of CycleGAN (its own state: two generators and two discriminators with instance
     norm, and the image pools, queried with the global batch's fakes) on 8 devices and on 1
     end with the same state, pools included (which would differ by whole images if the
-    devices drew differently)."""
+    devices drew differently). Adam's moments are averages of the last steps' gradients, which
+    in these 4-channel instance-norm layers move with the reduction order: they are compared
+    to their scale (1.2 % of it apart on one machine, an AMD EPYC; the parameters 5e-5), and
+    the pools' images (G's outputs, 3e-5 apart there) to 1e-3."""
     digits = data.load_idx(real_mnist, "train", rows=slice(0, 480))  # 240 per domain
     idx = write_idx_dataset(tmp_path / "idx", digits["image"][..., 0], digits["label"])
     argv = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "1", "--eval-samples", "0"]
@@ -576,7 +596,13 @@ def test_cyclegan_on_8_devices_matches_1_device(real_mnist, tmp_path):
     assert one.keys() == eight.keys() and int(one["['step']"]) == 6
     assert int(one["['pool_a']['count']"]) == 50  # full after 2 steps: 4 of swapping
     for name in one:
-        np.testing.assert_allclose(eight[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+        if "opt_state" in name and one[name].dtype.kind == "f":
+            scale = np.abs(one[name]).max()
+            np.testing.assert_allclose(eight[name], one[name], atol=0.05 * scale, err_msg=name)
+        elif name.endswith("['images']"):
+            np.testing.assert_allclose(eight[name], one[name], atol=1e-3, err_msg=name)
+        else:
+            np.testing.assert_allclose(eight[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 def test_a_run_over_8_devices_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):
