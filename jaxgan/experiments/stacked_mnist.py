@@ -35,7 +35,7 @@ import numpy as np
 
 from jaxgan import classifier, data, metrics
 from jaxgan.cli import cli_main, option, require
-from jaxgan.evaluate import generated_images, load_test_images
+from jaxgan.evaluate import as_mnist, generated_images, load_test_images
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
 from jaxgan.monitor import QualityWatch
 from jaxgan.trainer import Evaluation, choose_devices, load_rows, override
@@ -77,7 +77,7 @@ def real_scores(test_digits: np.ndarray, num: int) -> dict[str, float]:
     """:func:`~jaxgan.metrics.stacked_modes` of ``num`` stacks of real test digits, as
     ``real_modes`` and ``real_kl``: the protocol's floor for a sample of ``num``."""
     stacks = stack_digits(test_digits, draw_stacks(num, len(test_digits), REAL_SEED))
-    scores = metrics.stacked_modes(channel_digits(stacks[:, 2:30, 2:30]))
+    scores = metrics.stacked_modes(channel_digits(as_mnist(stacks)))
     return {f"real_{name}": value for name, value in scores.items()}
 
 
