@@ -15,10 +15,9 @@ finished cells are never trained again.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
+
+from cells import fill, run_summary
 
 COMMON = ["--eval-every", "0", "--checkpoint-every", "50"]
 # The job's default before this search; every recipe but the last three starts from it (later
@@ -64,20 +63,6 @@ KEYS = ("fid_mnist", "precision", "recall", "classes_covered", "class_kl", "mnis
 KEYS += ("label_accuracy", "label_accuracy_min", "wall_s")  # the first two: conditional runs
 
 
-def run_cell(recipe: str, seed: int, root: str, data_dir: str) -> dict:
-    """Trains one (recipe, seed) run, resuming its workdir if one was stopped, and returns its
-    scores and training wall time (over all its sessions)."""
-    workdir = os.path.join(root, f"{recipe}_seed{seed}")
-    cmd = [sys.executable, "-m", "jaxgan.experiments.mnist", "--data-dir", data_dir,
-           "--workdir", workdir, "--seed", str(seed), *COMMON, *RECIPES[recipe]]  # fmt: skip
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(workdir, "summary.json")) as f:
-        summary = json.load(f)
-    cell = {k: summary[k] for k in KEYS if k in summary}
-    cell["args"] = " ".join(RECIPES[recipe])
-    return cell
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True)
@@ -86,23 +71,23 @@ def main() -> None:
     parser.add_argument("--root", default="runs/mnist_recipes")
     parser.add_argument("--results", default="runs/mnist_recipes/results.json")
     args = parser.parse_args()
-    results = {}
-    if os.path.exists(args.results):
-        with open(args.results) as f:
-            results = json.load(f)
-    for recipe in args.recipes:
-        for seed in args.seeds:
-            key = f"{recipe}/seed{seed}"
-            if key in results:
-                continue
-            results[key] = run_cell(recipe, seed, args.root, args.data_dir)
-            os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
-            with open(args.results, "w") as f:
-                json.dump(results, f, indent=1, sort_keys=True)
-            r = results[key]
-            print(f"{key}: fid_mnist {r['fid_mnist']:.1f}, recall {r['recall']:.3f}, "
-                  f"precision {r['precision']:.3f}, classes {r['classes_covered']}, "
-                  f"{r['wall_s']:.0f} s", flush=True)  # fmt: skip
+
+    def train(key: str) -> dict:
+        """Trains one recipe/seed run, resuming its workdir if one was stopped; its scores and
+        training wall time (over all its sessions)."""
+        recipe, seed = key.split("/seed")
+        workdir = os.path.join(args.root, f"{recipe}_seed{seed}")
+        options = ["--data-dir", args.data_dir, "--seed", seed, *COMMON, *RECIPES[recipe]]
+        summary = run_summary("jaxgan.experiments.mnist", workdir, options)
+        return {**{k: summary[k] for k in KEYS if k in summary}, "args": " ".join(RECIPES[recipe])}
+
+    def line(key: str, r: dict) -> str:
+        return (f"{key}: fid_mnist {r['fid_mnist']:.1f}, recall {r['recall']:.3f}, "
+                f"precision {r['precision']:.3f}, classes {r['classes_covered']}, "
+                f"{r['wall_s']:.0f} s")  # fmt: skip
+
+    keys = [f"{recipe}/seed{seed}" for recipe in args.recipes for seed in args.seeds]
+    fill(args.results, keys, train, line)
 
 
 if __name__ == "__main__":

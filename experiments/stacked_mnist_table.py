@@ -13,10 +13,9 @@ trained again.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
+
+from cells import fill, run_summary
 
 ROWS: dict[str, list[str]] = {
     "dcgan": [],
@@ -28,18 +27,6 @@ KEYS = ("modes", "kl", "real_modes", "real_kl", "wall_s", "steps")
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "stacked_mnist.json")
 
 
-def run_cell(row: str, seed: int, root: str, data_dir: str) -> dict:
-    """Trains (or resumes) one (row, seed) run and returns its scores, training wall time
-    (over all its sessions) and the options it adds to the default."""
-    workdir = os.path.join(root, f"{row}_seed{seed}")
-    cmd = [sys.executable, "-m", "jaxgan.experiments.stacked_mnist", "--data-dir", data_dir,
-           "--workdir", workdir, "--seed", str(seed), *COMMON, *ROWS[row]]  # fmt: skip
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(workdir, "summary.json")) as f:
-        summary = json.load(f)
-    return {**{k: summary[k] for k in KEYS if k in summary}, "args": " ".join(ROWS[row])}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True)
@@ -48,22 +35,22 @@ def main() -> None:
     parser.add_argument("--root", default="runs/stacked_mnist_table")
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args()
-    results = {}
-    if os.path.exists(args.results):
-        with open(args.results) as f:
-            results = json.load(f)
-    for seed in args.seeds:
-        for row in args.rows:
-            key = f"{row}/seed{seed}"
-            if key in results:
-                continue
-            results[key] = run_cell(row, seed, args.root, args.data_dir)
-            with open(args.results, "w") as f:
-                json.dump(results, f, indent=1, sort_keys=True)
-                f.write("\n")
-            r = results[key]
-            print(f"{key}: modes {r['modes']}, kl {r['kl']:.3f} (real {r['real_kl']:.3f}), "
-                  f"{r['wall_s']:.0f} s", flush=True)  # fmt: skip
+
+    def train(key: str) -> dict:
+        """Trains (or resumes) one row/seed run; its scores, training wall time (over all its
+        sessions) and the options it adds to the default."""
+        row, seed = key.split("/seed")
+        workdir = os.path.join(args.root, f"{row}_seed{seed}")
+        options = ["--data-dir", args.data_dir, "--seed", seed, *COMMON, *ROWS[row]]
+        summary = run_summary("jaxgan.experiments.stacked_mnist", workdir, options)
+        return {**{k: summary[k] for k in KEYS if k in summary}, "args": " ".join(ROWS[row])}
+
+    def line(key: str, r: dict) -> str:
+        return (f"{key}: modes {r['modes']}, kl {r['kl']:.3f} (real {r['real_kl']:.3f}), "
+                f"{r['wall_s']:.0f} s")  # fmt: skip
+
+    keys = [f"{row}/seed{seed}" for seed in args.seeds for row in args.rows]
+    fill(args.results, keys, train, line)
 
 
 if __name__ == "__main__":
