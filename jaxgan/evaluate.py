@@ -86,13 +86,18 @@ def load_test_images(data_dir: str | None, tfds_data_dir: str | None = None) -> 
     return data.load_mnist("test", data_dir, tfds_data_dir)["image"]
 
 
-def run_evaluator(data_dir: str | None, tfds_data_dir: str | None = None) -> MNISTEvaluator:
-    """The evaluator of a training run: the test images of ``data_dir`` (IDX) or tfds; a
-    missing test split is an error that says how to train without the evaluation."""
+def run_test_images(data_dir: str | None, tfds_data_dir: str | None = None) -> np.ndarray:
+    """The test images a training run evaluates against (``load_test_images``); a missing test
+    split is an error that also says how to train without the evaluation."""
     try:
-        return MNISTEvaluator(load_test_images(data_dir, tfds_data_dir))
+        return load_test_images(data_dir, tfds_data_dir)
     except data.DataError as e:
         raise data.DataError(f"{e}; or pass --eval-samples 0 to skip the evaluation") from e
+
+
+def run_evaluator(data_dir: str | None, tfds_data_dir: str | None = None) -> MNISTEvaluator:
+    """The evaluator of a training run, over ``run_test_images``."""
+    return MNISTEvaluator(run_test_images(data_dir, tfds_data_dir))
 
 
 def as_mnist(images: np.ndarray) -> np.ndarray:

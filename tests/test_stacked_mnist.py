@@ -100,3 +100,12 @@ def test_stacked_mnist_usage_errors(capsys, tmp_path):
     ]:
         expect_one_line_error(capsys, stacked_mnist.main, [*run, *argv], message)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_test_split_says_how_to_train_without_evaluation(capsys, tmp_path, tiny_mnist):
+    (tiny_mnist / "t10k-images-idx3-ubyte.gz").unlink()
+    argv = ["--data-dir", str(tiny_mnist), "--workdir", str(tmp_path / "run")]
+    message = "has no t10k-images-idx3-ubyte[.gz]; point --data-dir at a directory with the IDX "
+    message += "files; or pass --eval-samples 0 to skip the evaluation"
+    expect_one_line_error(capsys, stacked_mnist.main, argv, message)
+    assert not (tmp_path / "run").exists()

@@ -35,7 +35,7 @@ import numpy as np
 
 from jaxgan import classifier, data, metrics
 from jaxgan.cli import cli_main, option, require
-from jaxgan.evaluate import as_mnist, generated_images, load_test_images
+from jaxgan.evaluate import as_mnist, generated_images, run_test_images
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator
 from jaxgan.monitor import QualityWatch
 from jaxgan.trainer import Evaluation, choose_devices, load_rows, override
@@ -171,10 +171,7 @@ def train(config: Config) -> dict:
     devices = choose_devices(config)
     real = {}
     if config.eval_samples:
-        try:
-            test_digits = load_test_images(config.data_dir, config.tfds_data_dir)
-        except data.DataError as e:
-            raise data.DataError(f"{e}; or pass --eval-samples 0 to skip the evaluation") from e
+        test_digits = run_test_images(config.data_dir, config.tfds_data_dir)
         real = real_scores(test_digits, config.eval_samples)
     train_set, num_train = load_rows(devices, stacks_loader(config), config.train_size)
     return train_images(
