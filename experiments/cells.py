@@ -15,13 +15,28 @@ import sys
 from collections.abc import Callable, Iterable
 
 
-def run_summary(module: str, workdir: str, options: list[str]) -> dict:
-    """Runs (or resumes) ``python -m module --workdir workdir *options`` and returns the run's
-    ``summary.json``; its stdout is dropped, its errors stop the table."""
-    cmd = [sys.executable, "-m", module, "--workdir", workdir, *options]
+def train_cell(
+    module: str,
+    key: str,
+    *,
+    root: str,
+    data_dir: str,
+    common: list[str],
+    options: dict[str, list[str]],
+    scores: tuple[str, ...],
+) -> dict:
+    """Trains (or resumes) the cell ``key`` ("name/seedS"): ``python -m module`` in
+    ``root/name_seedS`` with ``--seed S``, the ``common`` options and the cell's own
+    ``options[name]``; returns the ``scores`` its ``summary.json`` has, and under ``args`` the
+    cell's own options. The run's stdout is dropped; its errors stop the table."""
+    name, seed = key.split("/seed")
+    workdir = os.path.join(root, f"{name}_seed{seed}")
+    cmd = [sys.executable, "-m", module, "--data-dir", data_dir, "--workdir", workdir,
+           "--seed", seed, *common, *options[name]]  # fmt: skip
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(workdir, "summary.json")) as f:
-        return json.load(f)
+        summary = json.load(f)
+    return {**{k: summary[k] for k in scores if k in summary}, "args": " ".join(options[name])}
 
 
 def fill(
@@ -30,7 +45,8 @@ def fill(
     train: Callable[[str], dict],
     line: Callable[[str, dict], str],
 ) -> dict:
-    """Fills the results file ``path`` with ``train(key)`` for every key it lacks, in order,
+    """Fills the results file ``path`` with ``train(key)`` (e.g. a :func:`train_cell`) for every
+    key it lacks, in order,
     writing the file after each cell and printing ``line(key, cell)``; returns all results."""
     results = {}
     if os.path.exists(path):

@@ -15,9 +15,9 @@ finished cells are never trained again.
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 
-from cells import fill, run_summary
+from cells import fill, train_cell
 
 COMMON = ["--eval-every", "0", "--checkpoint-every", "50"]
 # The job's default before this search; every recipe but the last three starts from it (later
@@ -72,14 +72,10 @@ def main() -> None:
     parser.add_argument("--results", default="runs/mnist_recipes/results.json")
     args = parser.parse_args()
 
-    def train(key: str) -> dict:
-        """Trains one recipe/seed run, resuming its workdir if one was stopped; its scores and
-        training wall time (over all its sessions)."""
-        recipe, seed = key.split("/seed")
-        workdir = os.path.join(args.root, f"{recipe}_seed{seed}")
-        options = ["--data-dir", args.data_dir, "--seed", seed, *COMMON, *RECIPES[recipe]]
-        summary = run_summary("jaxgan.experiments.mnist", workdir, options)
-        return {**{k: summary[k] for k in KEYS if k in summary}, "args": " ".join(RECIPES[recipe])}
+    train = functools.partial(
+        train_cell, "jaxgan.experiments.mnist", root=args.root, data_dir=args.data_dir,
+        common=COMMON, options=RECIPES, scores=KEYS,
+    )  # fmt: skip
 
     def line(key: str, r: dict) -> str:
         return (f"{key}: fid_mnist {r['fid_mnist']:.1f}, recall {r['recall']:.3f}, "

@@ -13,9 +13,10 @@ trained again.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
-from cells import fill, run_summary
+from cells import fill, train_cell
 
 ROWS: dict[str, list[str]] = {
     "dcgan": [],
@@ -36,14 +37,10 @@ def main() -> None:
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args()
 
-    def train(key: str) -> dict:
-        """Trains (or resumes) one row/seed run; its scores, training wall time (over all its
-        sessions) and the options it adds to the default."""
-        row, seed = key.split("/seed")
-        workdir = os.path.join(args.root, f"{row}_seed{seed}")
-        options = ["--data-dir", args.data_dir, "--seed", seed, *COMMON, *ROWS[row]]
-        summary = run_summary("jaxgan.experiments.stacked_mnist", workdir, options)
-        return {**{k: summary[k] for k in KEYS if k in summary}, "args": " ".join(ROWS[row])}
+    train = functools.partial(
+        train_cell, "jaxgan.experiments.stacked_mnist", root=args.root, data_dir=args.data_dir,
+        common=COMMON, options=ROWS, scores=KEYS,
+    )  # fmt: skip
 
     def line(key: str, r: dict) -> str:
         return (f"{key}: modes {r['modes']}, kl {r['kl']:.3f} (real {r['real_kl']:.3f}), "
