@@ -2,6 +2,7 @@
 
     python -m jaxgan.evaluate --workdir runs/mnist [--num 10000] [--data-dir ../shared/data/mnist]
     python -m jaxgan.evaluate --real-halves --data-dir ../shared/data/mnist
+    python -m jaxgan.evaluate --features inception --workdir runs/dcgan   # any image run
 
 Features and class probabilities come from the shipped MNIST classifier
 (:mod:`jaxgan.classifier`). Conditional runs draw every class equally often and also report
@@ -9,7 +10,9 @@ Features and class probabilities come from the shipped MNIST classifier
 generated samples come from the run's own evaluation noise, so the numbers equal those the
 MNIST experiment put in summary.json; ``--seed`` draws other noise. ``--real-halves`` scores a
 random half of the test images (5,000) against the other half: the floor a perfect generator
-would reach at that sample size.
+would reach at that sample size. ``--features inception`` scores in the FID Inception's
+features instead (:mod:`jaxgan.inception_eval`: numbers comparable with published tables, for
+any image run) and writes ``eval_inception.json``.
 """
 
 from __future__ import annotations
@@ -133,7 +136,8 @@ def evaluate_run(workdir: Path, num: int, seed: int | None, data_dir: str | None
     if recorded is not None and recorded.get("dataset", "mnist") != "mnist":
         raise data.DataError(
             f"{workdir} holds a {recorded.get('experiment')} run on {recorded.get('dataset')}: "
-            "the evaluation classifier knows MNIST digits only"
+            "the evaluation classifier knows MNIST digits only (--features inception scores "
+            "any image run)"
         )
     config, state = generate.load_run(workdir)
     real = load_test_images(data_dir or config.data_dir, config.tfds_data_dir)
@@ -176,14 +180,41 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--real-halves", action="store_true", help="score test images against each other"
     )
+    parser.add_argument(
+        "--features",
+        choices=("mnist", "inception"),
+        default="mnist",
+        help="feature space: the MNIST classifier's, or the FID Inception's (any image run; "
+        "comparable with published FIDs; needs jaxgan[inception] once)",
+    )
+    parser.add_argument(
+        "--inception-weights",
+        metavar="FILE",
+        help="a TorchScript copy of the 2015 TF Inception (default: the inception extra's)",
+    )
     args = parser.parse_args(argv)
     if args.real_halves == (args.workdir is not None):
         parser.error("give either --workdir DIR or --real-halves")
     if args.num < 10:
         parser.error(f"--num must be >= 10 (the k-NN metrics need neighbours), got {args.num}")
+    if args.inception_weights is not None and args.features != "inception":
+        parser.error("--inception-weights is for --features inception")
+    split_seed = 0 if args.seed is None else args.seed
+    written = EVAL_FILE
     try:
-        if args.real_halves:
-            result = evaluate_real_halves(args.data_dir, 0 if args.seed is None else args.seed)
+        if args.features == "inception":
+            from jaxgan import inception_eval  # imports this module: imported when asked for
+
+            written = inception_eval.EVAL_FILE
+            if args.real_halves:
+                weights = args.inception_weights
+                result = inception_eval.real_halves(args.data_dir, split_seed, weights)
+            else:
+                result = inception_eval.evaluate_run(
+                    args.workdir, args.num, args.seed, args.data_dir, args.inception_weights
+                )
+        elif args.real_halves:
+            result = evaluate_real_halves(args.data_dir, split_seed)
         else:
             result = evaluate_run(args.workdir, args.num, args.seed, args.data_dir)
     except data.DataError as e:
@@ -191,7 +222,7 @@ def main(argv=None) -> None:
         sys.exit(2)
     print(json.dumps(result, indent=2))
     if args.workdir is not None:
-        print(f"wrote {args.workdir / EVAL_FILE}")
+        print(f"wrote {args.workdir / written}")
 
 
 if __name__ == "__main__":

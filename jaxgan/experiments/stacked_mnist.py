@@ -119,6 +119,11 @@ class Config(ImageConfig):
             value = getattr(self, name)
             require(value >= 1, f"--{name.replace('_', '-')} must be >= 1, got {value}")
         require(
+            not self.eval_inception,
+            "--eval-inception is for the mnist and dcgan experiments: Stacked MNIST's stacks are "
+            "scored by their modes and KL",
+        )
+        require(
             self.batch_size % self.pack == 0,
             f"--batch-size {self.batch_size} must be a multiple of --pack {self.pack}",
         )

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import data, viz
+from jaxgan import data, inception_eval, inception_weights, viz
 from jaxgan.cli import option, require
 from jaxgan.evaluate import NOISE_FID, run_evaluator
 from jaxgan.monitor import QualityWatch
@@ -34,9 +34,11 @@ class ImageConfig(ConditionalConfig):
         "tfds_data_dir",
         "eval_every",
         "eval_samples",
+        "eval_inception",
     }
     HEADLINE: ClassVar[tuple[str, ...]] = (
         *("fid_mnist", "precision", "recall", "classes_covered", "label_accuracy"),
+        "fid_inception",
     )  # the values the closing lines show, where the run has them
     EVAL_METRICS: ClassVar[tuple[str, ...]] = (
         *("fid_mnist", "kid_mnist", "precision", "recall", "density", "coverage"),
@@ -54,6 +56,12 @@ class ImageConfig(ConditionalConfig):
     eval_every: int = option(
         0, "mnist: also evaluate every this many epochs (0 = only at end)", group="evaluation"
     )
+    eval_inception: bool = option(
+        False,
+        "also score the --eval-samples samples at the end in the FID Inception's features "
+        "(fid_inception, ...: jaxgan.inception_eval; needs jaxgan[inception] once)",
+        group="evaluation",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -62,6 +70,10 @@ class ImageConfig(ConditionalConfig):
             f"--eval-samples must be 0 (off) or >= 10, got {self.eval_samples}",
         )
         require(self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}")
+        require(
+            not self.eval_inception or self.eval_samples > 0,
+            "--eval-inception scores the --eval-samples samples: give --eval-samples >= 10",
+        )
         name = self.best_checkpoint_metric()[0]
         if name in self.EVAL_METRICS:  # every checkpoint must come after an evaluation
             require(
@@ -100,6 +112,25 @@ class ImageConfig(ConditionalConfig):
             every=self.eval_every,
             watch=QualityWatch("fid_mnist", "min", noise=NOISE_FID),
         )
+
+    def inception_evaluation(self, experiment: str) -> Evaluation | None:
+        """With ``--eval-inception``, the Inception scores of ``--eval-samples`` samples after
+        the last epoch (:mod:`jaxgan.inception_eval`); the weights are loaded now, so that a
+        missing extra is refused before training, the real set's features at the end."""
+        if not self.eval_inception:
+            return None
+        real, name = inception_eval.run_real_images(experiment, self)
+        params = inception_weights.load()
+        digits = self.dataset in data.IDX_DATASETS
+
+        def score(state: GANState) -> dict:
+            evaluator = inception_eval.InceptionEvaluator(real, name=name, params=params)
+            images = inception_eval.samples(state, self.eval_samples, None, digits)
+            scores = evaluator(images)  # num_fake is --eval-samples; num_real may differ
+            scores["num_real_inception"] = scores.pop("num_real")
+            return {k: v for k, v in scores.items() if k != "num_fake"}
+
+        return Evaluation(score, self.epochs, every=0)
 
     def load_digits(self, rows: slice | None = None) -> dict[str, np.ndarray]:
         """A digits dataset's (:data:`jaxgan.data.IDX_DATASETS`) training set,
@@ -247,16 +278,17 @@ def train_images(
 ) -> dict:
     """An image experiment's run: trains ``build_models(config, axis_name)`` on ``train_set``
     (this process's rows of ``num_train`` uint8 images and their labels, from
-    :func:`~jaxgan.trainer.run.load_rows`) over ``devices``, with grids and the evaluation
-    (:meth:`ImageConfig.evaluation`); the data on the device, or (``on_host``) in host memory
-    fed step by step. Writes the figures and summary.json (with ``num_train`` and ``extra``) and the
-    closing lines; returns the summary."""
+    :func:`~jaxgan.trainer.run.load_rows`) over ``devices``, with grids and the evaluations
+    (:meth:`ImageConfig.evaluation`, :meth:`~ImageConfig.inception_evaluation`); the data on
+    the device, or (``on_host``) in host memory fed step by step. Writes the figures and
+    summary.json (with ``num_train`` and ``extra``) and the closing lines; returns the
+    summary."""
     images, labels = train_set["image"], train_set.get("label")
-    evaluation = config.evaluation()
+    evaluations = [config.evaluation(), config.inception_evaluation(experiment)]
     with open_experiment(config, experiment, build_models, num_train, devices) as run:
         grids = SampleGrids(run.state, run.writer, images, labels)
         grids.save_real()
-        hooks: list[EpochHook] = [grids] + ([evaluation] if evaluation else [])
+        hooks: list[EpochHook] = [grids, *filter(None, evaluations)]
         train_data = {"x": images}
         if config.conditional != "none":
             train_data["y"] = labels
