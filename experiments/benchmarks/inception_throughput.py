@@ -24,17 +24,14 @@ import time
 
 import jax
 import numpy as np
-import torch
+from machine import cpu_flags, torch_missing
 
 from jaxgan import inception, inception_weights
 
-
-def cpu_flags() -> str:
-    try:
-        flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0]
-    except (OSError, IndexError):
-        return "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f" {f}" in flags)
+try:
+    import torch
+except ModuleNotFoundError as e:
+    torch_missing(e, "inception")
 
 
 def main() -> None:

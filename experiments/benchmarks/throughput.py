@@ -49,10 +49,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from machine import cpu_flags, torch_missing
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reference"))
-import dcgan as dcgan_reference
-import mnist_mlp_gan as reference
+try:
+    import dcgan as dcgan_reference
+    import mnist_mlp_gan as reference
+except ModuleNotFoundError as e:
+    torch_missing(e, "bench")
 
 from jaxgan.epoch import train_epoch
 from jaxgan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
@@ -428,7 +432,8 @@ def main() -> None:
     n = 8192 if ON_GPU else 2048
     peak = matmul_gflops(n)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} JAX "
+        "machine": f"{platform.processor() or platform.machine()} ({cpu_flags()}), "
+        f"{jax.device_count()} JAX "
         f"{jax.default_backend()} device(s) ({jax.devices()[0].device_kind}), PyTorch on "
         f"{TORCH_DEVICE}, torch threads {reference.torch.get_num_threads()}",
         "matmul_peak_gflop_per_s": round(peak, 1),
