@@ -114,11 +114,11 @@ def as_mnist(images: np.ndarray) -> np.ndarray:
 
 
 def generated_images(
-    state: GANState, num: int, seed: int | None = None
+    state: GANState, num: int, seed: int | None = None, *, digits: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``num`` uint8 samples of the run (as 28×28 digits, :func:`as_mnist`), from its evaluation
-    noise or from ``seed``'s noise, and the labels they were drawn for: every class equally often
-    in a conditional run, else None.
+    """``num`` uint8 samples of the run (as 28×28 digits, :func:`as_mnist`, unless ``digits``
+    is False), from its evaluation noise or from ``seed``'s noise, and the labels they were
+    drawn for: every class equally often in a conditional run, else None.
     """
     z = (
         evaluation_noise(state, num)
@@ -126,8 +126,8 @@ def generated_images(
         else sample_latent(jax.random.key(seed), num, state.config)
     )
     labels = balanced_labels(num, state.config)
-    images = as_mnist(data.to_uint8(generate.sample(state, z, labels)))
-    return images, None if labels is None else np.asarray(labels)
+    images = data.to_uint8(generate.sample(state, z, labels))
+    return as_mnist(images) if digits else images, None if labels is None else np.asarray(labels)
 
 
 def evaluate_run(workdir: Path, num: int, seed: int | None, data_dir: str | None) -> dict:

@@ -22,14 +22,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import os
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from jaxgan import data, datacache, generate, inception, inception_weights, metrics
-from jaxgan.evaluate import as_mnist, load_test_images
-from jaxgan.state import GANState, balanced_labels, evaluation_noise, sample_latent
+from jaxgan.evaluate import generated_images, load_test_images
 from jaxgan.workdir import read_config, write_json
 
 EVAL_FILE = "eval_inception.json"
@@ -48,7 +47,7 @@ def real_features(images: np.ndarray, params: dict, *, name: str, weights: str) 
         return np.load(path)
     features = inception.features(images, params, progress=f"Inception features of {name}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".tmp-{id(features)}.npy")
+    temporary = path.with_suffix(f".tmp-{os.getpid()}.npy")
     np.save(temporary, features)
     temporary.replace(path)
     return features
@@ -126,18 +125,6 @@ def run_real_images(experiment: str, config, num_real: int = NUM_REAL) -> tuple[
     return images, f"{config.dataset}-train-{config.image_size}"
 
 
-def samples(state: GANState, num: int, seed: int | None, digits: bool) -> np.ndarray:
-    """``num`` uint8 samples of the run from its evaluation noise (or ``seed``'s), every class
-    equally often for a conditional G; digits cropped back to 28×28."""
-    z = (
-        evaluation_noise(state, num)
-        if seed is None
-        else sample_latent(jax.random.key(seed), num, state.config)
-    )
-    images = data.to_uint8(generate.sample(state, z, balanced_labels(num, state.config)))
-    return as_mnist(images) if digits else images
-
-
 def evaluate_run(
     workdir: Path, num: int, seed: int | None, data_dir: str | None, weights=None
 ) -> dict:
@@ -149,7 +136,8 @@ def evaluate_run(
         config = dataclasses.replace(config, data_dir=data_dir)
     real, name = run_real_images(experiment, config)
     evaluator = InceptionEvaluator(real, name=name, weights=weights)
-    result = evaluator(samples(state, num, seed, config.dataset in data.IDX_DATASETS))
+    digits = config.dataset in data.IDX_DATASETS
+    result = evaluator(generated_images(state, num, seed, digits=digits)[0])
     result.update(step=int(state.step), noise="evaluation" if seed is None else f"seed {seed}")
     write_json(workdir / EVAL_FILE, result)
     return result

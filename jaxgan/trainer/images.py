@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxgan import data, inception_eval, inception_weights, viz
 from jaxgan.cli import option, require
-from jaxgan.evaluate import NOISE_FID, run_evaluator
+from jaxgan.evaluate import NOISE_FID, generated_images, run_evaluator
 from jaxgan.monitor import QualityWatch
 from jaxgan.state import GANState, evaluation_noise, generate_samples
 from jaxgan.trainer.config import ConditionalConfig
@@ -125,7 +125,7 @@ class ImageConfig(ConditionalConfig):
 
         def score(state: GANState) -> dict:
             evaluator = inception_eval.InceptionEvaluator(real, name=name, params=params)
-            images = inception_eval.samples(state, self.eval_samples, None, digits)
+            images, _ = generated_images(state, self.eval_samples, digits=digits)
             scores = evaluator(images)  # num_fake is --eval-samples; num_real may differ
             scores["num_real_inception"] = scores.pop("num_real")
             return {k: v for k, v in scores.items() if k != "num_fake"}
