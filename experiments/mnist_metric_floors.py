@@ -20,7 +20,7 @@ from jaxgan import data, evaluate, inception_eval, inception_weights
 
 COLUMNS = ("fid_mnist", "kid_mnist", "precision", "recall", "density", "coverage")
 COLUMNS += ("classes_covered", "class_kl", "mnist_score", "num_fake", "num_real")
-INCEPTION_COLUMNS = ("fid_inception", "kid_inception", "precision_inception")
+INCEPTION_COLUMNS = ("fid_inception", "kid_inception", "precision_inception")  # KID ×10³
 INCEPTION_COLUMNS += ("recall_inception", "density_inception", "coverage_inception")
 INCEPTION_COLUMNS += ("num_fake", "num_real")
 
@@ -61,13 +61,20 @@ def main() -> None:
         rows, columns = inception_rows(test, train), INCEPTION_COLUMNS
     else:
         rows, columns = classifier_rows(args.data_dir, test, train), COLUMNS
-    print("| real images scored | " + " | ".join(columns) + " |")
+    header = [f"{c} ×10³" if c == "kid_inception" else c for c in columns]
+    print("| real images scored | " + " | ".join(header) + " |")
     print("| --- " * (len(columns) + 1) + "|")
     for name, scores in rows.items():
-        cells = [
-            f"{scores[c]:.3f}" if isinstance(scores[c], float) else str(scores[c]) for c in columns
-        ]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"| {name} | " + " | ".join(cell(scores, c) for c in columns) + " |")
+
+
+def cell(scores: dict, column: str) -> str:
+    """A table cell: counts as they are, Inception's KID ×10³ (its usual unit: values of
+    1e-5 would print as 0.000), other values to 3 decimals."""
+    value = scores[column]
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value * 1e3:.3f}" if column == "kid_inception" else f"{value:.3f}"
 
 
 if __name__ == "__main__":
