@@ -29,6 +29,7 @@ from flax.training import train_state
 
 from jaxgan.inputs import AuxiliaryClassifier, ClassConditional, Unconditional
 from jaxgan.losses import GANLoss, get_loss
+from jaxgan.precision import cast_floating, cast_like, compute_dtype
 from jaxgan.terms import GradientPenalty, InstanceNoise, LabelTargets, R1Penalty, R2Penalty
 
 Array = jax.Array
@@ -198,11 +199,13 @@ class ModelState(train_state.TrainState):
 
     ``takes_train``: whether the module's ``__call__`` has the ``train`` keyword (jaxgan's
     modules do: batch norm and dropout switch on it); a plain module without it is called
-    without it.
+    without it. ``precision``: the dtype the module computes in (:mod:`jaxgan.precision`):
+    :meth:`apply` casts parameters and inputs to it and the outputs back to float32.
     """
 
     batch_stats: Any = struct.field(default_factory=dict)
     takes_train: bool = struct.field(pytree_node=False, default=True)
+    precision: str = struct.field(pytree_node=False, default="float32")
 
     def apply(
         self,
@@ -217,6 +220,14 @@ class ModelState(train_state.TrainState):
         own on each device); ``shared_rng`` the ``"shared"`` stream, the same on every device
         of a data-parallel step (draws made for the global batch: :class:`jaxgan.models.Dropout`).
         """
+        if self.precision == "float32":
+            return self._apply(params, inputs, train, rng, shared_rng)
+        dtype = compute_dtype(self.precision)
+        params, inputs = cast_floating((params, inputs), dtype)
+        out, stats = self._apply(params, inputs, train, rng, shared_rng)
+        return cast_floating(out, jnp.float32), cast_like(stats, self.batch_stats)
+
+    def _apply(self, params, inputs: tuple, train: bool, rng, shared_rng):
         rngs = {"dropout": rng} if rng is not None else {}
         if shared_rng is not None:
             rngs["shared"] = shared_rng
@@ -306,6 +317,7 @@ class GANState(struct.PyTreeNode):
         key: Array,
         config: StepConfig,
         example_batch: Batch | None = None,
+        precision: str = "float32",
     ) -> GANState:
         """Initialises both networks and optimizers from ``key``.
 
@@ -319,9 +331,12 @@ class GANState(struct.PyTreeNode):
           key: PRNG key (``jax.random.key(seed)``); the whole run derives from it.
           config: the static step settings.
           example_batch: a batch to initialise from, for inputs that G takes from the batch.
+          precision: the dtype both networks compute in (:mod:`jaxgan.precision`); their
+            parameters, optimizer states and the EMA are float32 whatever it is.
         """
         if not isinstance(config, StepConfig):
             raise TypeError(f"config must be a StepConfig, not {type(config).__name__}")
+        compute_dtype(precision)  # raises naming the valid ones
         flags: list[bool] = []
         init = functools.partial(
             _init_variables, generator, discriminator, config, example_batch, flags
@@ -336,6 +351,7 @@ class GANState(struct.PyTreeNode):
                 tx=tx,
                 batch_stats=variables.get("batch_stats", {}),
                 takes_train=takes_train,
+                precision=precision,
             )
             # An int32 array rather than TrainState's Python 0: the same type the step returns
             # and a checkpoint restores, so neither triggers a second compilation.

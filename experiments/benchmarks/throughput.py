@@ -8,23 +8,25 @@ Models, each with its contenders alternated round by round (so a busy machine sl
 
 - ``mlp``: the MLP GAN of the MNIST job with the tutorial's settings (batch 100, Adam 2e-4, no
   EMA or dropout: what ``experiments/reference/mnist_mlp_gan.py`` trains) on MNIST-sized random
-  data. Contenders: jaxgan's epoch as one program (``train_epoch``, a ``lax.scan``), jaxgan
-  dispatching one ``train_step`` per Python iteration, PyTorch eager (the tutorial's loop over a
-  shuffled DataLoader), PyTorch with both updates under ``torch.compile``.
+  data. Contenders: jaxgan's epoch as one program (``train_epoch``, a ``lax.scan``; in float32
+  and in bfloat16), jaxgan dispatching one ``train_step`` per Python iteration, PyTorch eager
+  (the tutorial's loop over a shuffled DataLoader), PyTorch with both updates under
+  ``torch.compile``.
 - ``dcgan32``, ``dcgan64``: the DCGAN tutorial's networks (ngf = ndf = 64, nz 100, batch 128,
   3 channels; ``experiments/reference/dcgan.py``, parameter counts checked equal to jaxgan's)
-  on random images. Contenders: jaxgan one ``train_step`` per dispatch (what the DCGAN job runs
-  on CPU: XLA:CPU runs convolutional steps inside a ``lax.scan`` slower), PyTorch eager,
-  ``torch.compile``. The tutorial's step reuses D's fakes for G's update; jaxgan draws them
-  again (one more G forward pass per iteration, counted in its FLOPs).
+  on random images. Contenders: jaxgan one ``train_step`` per dispatch in float32 and in
+  bfloat16 (what the DCGAN job runs on CPU: XLA:CPU runs convolutional steps inside a
+  ``lax.scan`` slower), PyTorch eager, ``torch.compile``. The tutorial's step reuses D's fakes
+  for G's update; jaxgan draws them again (one more G forward pass per iteration, counted in
+  its FLOPs).
 
 Reported: median steps/s over the rounds, the ratio to PyTorch eager, achieved GFLOP/s and its
-share of this machine's float32 matmul rate (a 2048² matmul through JAX, best of several),
-compile time (first call minus a steady call), and peak memory: the growth of the resident set
-of a fresh process from before the contender is built to after a few steps (each contender
-measured in its own subprocess). FLOPs per iteration: the MLP's from its architecture
-(2,844,672 multiply-adds per sample, :func:`mlp_macs_per_sample`), the DCGAN's from XLA's cost
-analysis of jaxgan's compiled step. Writes Markdown and JSON to
+share of this machine's matmul rate in the row's precision (a 2048² matmul through JAX, best of
+several, in float32 and in bfloat16), compile time (first call minus a steady call), and peak
+memory: the growth of the resident set of a fresh process from before the contender is built
+to after a few steps (each contender measured in its own subprocess). FLOPs per iteration: the
+MLP's from its architecture (2,844,672 multiply-adds per sample, :func:`mlp_macs_per_sample`),
+the DCGAN's from XLA's cost analysis of jaxgan's compiled step. Writes Markdown and JSON to
 ``experiments/results/throughput_cpu.{md,json}`` (``--out`` prefix).
 
 On a GPU (JAX's default backend ``gpu`` and ``torch.cuda`` available) both libraries train on
@@ -88,8 +90,9 @@ def mlp_macs_per_sample() -> int:
     return d_update + g_update
 
 
-def matmul_gflops(n: int, repeats: int = 5) -> float:
-    a = jax.random.normal(jax.random.key(0), (n, n))
+def matmul_gflops(n: int, dtype=jnp.float32, repeats: int = 5) -> float:
+    """The best rate of an ``n``² matmul in ``dtype`` through JAX."""
+    a = jax.random.normal(jax.random.key(0), (n, n)).astype(dtype)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
     best = min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
@@ -102,7 +105,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def jaxgan_state() -> GANState:
+def jaxgan_state(precision: str = "float32") -> GANState:
     return GANState.create(
         generator=MLPGenerator((28, 28, 1), hidden=(256, 256), act="relu", out_act="tanh"),
         discriminator=MLPDiscriminator(hidden=(256, 256), act="leaky_relu"),
@@ -110,10 +113,11 @@ def jaxgan_state() -> GANState:
         d_tx=optax.adam(2e-4),
         key=jax.random.key(0),
         config=StepConfig(latent_dim=64),
+        precision=precision,
     )
 
 
-def dcgan_state(resolution: int) -> GANState:
+def dcgan_state(resolution: int, precision: str = "float32") -> GANState:
     return GANState.create(
         generator=DCGANGenerator(resolution, 3, width=DCGAN_WIDTH),
         discriminator=DCGANDiscriminator(resolution, width=DCGAN_WIDTH),
@@ -121,6 +125,7 @@ def dcgan_state(resolution: int) -> GANState:
         d_tx=optax.adam(2e-4, b1=0.5),
         key=jax.random.key(0),
         config=StepConfig(latent_dim=dcgan_reference.NZ),
+        precision=precision,
     )
 
 
@@ -136,9 +141,10 @@ def dcgan_images(resolution: int) -> np.ndarray:
 
 class JaxEpoch:
     name = "jaxgan, epoch as one program"
+    precision = "float32"
 
     def __init__(self, images):
-        self.state, self.data = jaxgan_state(), {"x": jnp.asarray(images)}
+        self.state, self.data = jaxgan_state(self.precision), {"x": jnp.asarray(images)}
 
     def run(self, steps: int) -> None:  # whole epochs of 60 steps
         for _ in range(steps // (NUM_IMAGES // BATCH)):
@@ -146,20 +152,26 @@ class JaxEpoch:
         jax.block_until_ready(metrics)
 
 
+class JaxEpochBF16(JaxEpoch):
+    name = "jaxgan bfloat16, epoch as one program"
+    precision = "bfloat16"
+
+
 class JaxStep:
     name = "jaxgan, one train_step per dispatch"
     batch = BATCH
+    precision = "float32"
 
     def __init__(self, images):
-        self.state = self.make_state(images)
+        self.state = self.make_state(images, self.precision)
         self.batches = [
             {"x": jnp.asarray(images[i : i + self.batch])}
             for i in range(0, len(images), self.batch)
         ]
 
     @staticmethod
-    def make_state(images) -> GANState:
-        return jaxgan_state()
+    def make_state(images, precision) -> GANState:
+        return jaxgan_state(precision)
 
     def run(self, steps: int) -> None:
         for i in range(steps):
@@ -171,8 +183,13 @@ class JaxDCGANStep(JaxStep):
     batch = DCGAN_BATCH
 
     @staticmethod
-    def make_state(images) -> GANState:
-        return dcgan_state(images.shape[1])
+    def make_state(images, precision) -> GANState:
+        return dcgan_state(images.shape[1], precision)
+
+
+class JaxDCGANStepBF16(JaxDCGANStep):
+    name = "jaxgan bfloat16, one train_step per dispatch"
+    precision = "bfloat16"
 
 
 class TorchLoop:
@@ -251,21 +268,21 @@ MODELS = {
     "mlp": (
         "MLP GAN, batch 100",
         mlp_images,
-        (JaxEpoch, JaxStep, TorchLoop, TorchCompiled),
+        (JaxEpoch, JaxEpochBF16, JaxStep, TorchLoop, TorchCompiled),
         lambda: 2 * mlp_macs_per_sample() * BATCH,
         (5, 600, 60),
     ),
     "dcgan32": (
         "DCGAN 32×32×3, width 64, batch 128",
         lambda: dcgan_images(32),
-        (JaxDCGANStep, TorchDCGAN, TorchDCGANCompiled),
+        (JaxDCGANStep, JaxDCGANStepBF16, TorchDCGAN, TorchDCGANCompiled),
         lambda: dcgan_flop_per_step(32),
         (3, 3, 2),
     ),
     "dcgan64": (
         "DCGAN 64×64×3 (the tutorial's), width 64, batch 128",
         lambda: dcgan_images(64),
-        (JaxDCGANStep, TorchDCGAN, TorchDCGANCompiled),
+        (JaxDCGANStep, JaxDCGANStepBF16, TorchDCGAN, TorchDCGANCompiled),
         lambda: dcgan_flop_per_step(64),
         (3, 2, 1),
     ),
@@ -338,6 +355,7 @@ def measure(model: str, quick: bool, memory: bool) -> dict:
         rows.append(
             {
                 "contender": c.name,
+                "precision": getattr(cls, "precision", "float32"),
                 "steps_per_s": round(rate, 3 if rate < 10 else 1),
                 "vs_pytorch_eager": round(rate / eager, 2),
                 "gflop_per_s": round(rate * flop_per_step / 1e9, 1),
@@ -357,7 +375,8 @@ def measure(model: str, quick: bool, memory: bool) -> dict:
     }
 
 
-def table(section: dict, peak: float) -> list[str]:
+def table(section: dict, peaks: dict[str, float]) -> list[str]:
+    """A section as Markdown; each row's share is of the matmul peak of its precision."""
     lines = [
         f"{section['title']}: {section['mflop_per_step']:,.0f} MFLOP per iteration; median of "
         f"{section['rounds']} rounds of {section['steps_per_round']} steps.",
@@ -371,9 +390,10 @@ def table(section: dict, peak: float) -> list[str]:
             lines.append(f"| {r['contender']} | failed: {r['error']} | | | | | |")
             continue
         memory = "—" if r["peak_memory_mb"] is None else r["peak_memory_mb"]
+        share = 100 * r["gflop_per_s"] / peaks[r.get("precision", "float32")]
         lines.append(
             f"| {r['contender']} | {r['steps_per_s']} | {r['vs_pytorch_eager']} | "
-            f"{r['gflop_per_s']} | {100 * r['gflop_per_s'] / peak:.1f} % | {r['compile_s']} | "
+            f"{r['gflop_per_s']} | {share:.1f} % | {r['compile_s']} | "
             f"{memory} |"
         )
     return [*lines, ""]
@@ -396,11 +416,13 @@ def remeasure_memory(out: str) -> None:
 def write(result: dict, out: str | None) -> None:
     """Prints the results as Markdown tables; with ``out``, writes them as Markdown and JSON."""
     peak = result["matmul_peak_gflop_per_s"]
+    peaks = {"float32": peak, "bfloat16": result.get("matmul_peak_bf16_gflop_per_s")}
+    bf16 = f", bfloat16 {peaks['bfloat16']:.0f} GFLOP/s" if peaks["bfloat16"] else ""
     lines = [
         f"{result['machine']}; {result.get('matmul_peak_precision', 'float32')} matmul peak "
-        f"{peak:.0f} GFLOP/s ({result.get('matmul_peak_n', 2048)}², JAX).",
+        f"{peak:.0f} GFLOP/s{bf16} ({result.get('matmul_peak_n', 2048)}², JAX).",
         "",
-        *(line for section in result["sections"] for line in table(section, peak)),
+        *(line for section in result["sections"] for line in table(section, peaks)),
     ]
     print("\n".join(lines))
     if out:
@@ -430,13 +452,14 @@ def main() -> None:
     models = ["mlp"] if args.quick else args.models
     sections = [measure(m, args.quick, memory=not (args.quick or args.no_memory)) for m in models]
     n = 8192 if ON_GPU else 2048
-    peak = matmul_gflops(n)
+    peak, peak_bf16 = matmul_gflops(n), matmul_gflops(n, jnp.bfloat16)
     result = {
         "machine": f"{platform.processor() or platform.machine()} ({cpu_flags()}), "
         f"{jax.device_count()} JAX "
         f"{jax.default_backend()} device(s) ({jax.devices()[0].device_kind}), PyTorch on "
         f"{TORCH_DEVICE}, torch threads {reference.torch.get_num_threads()}",
         "matmul_peak_gflop_per_s": round(peak, 1),
+        "matmul_peak_bf16_gflop_per_s": round(peak_bf16, 1),
         "matmul_peak_n": n,
         "matmul_peak_precision": "TF32 (JAX's default on GPU)" if ON_GPU else "float32",
         "sections": sections,

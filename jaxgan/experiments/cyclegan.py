@@ -115,10 +115,12 @@ def create_state(
     key: jax.Array,
     settings: CycleSettings,
     pool_size: int = 50,
+    precision: str = "float32",
 ) -> CycleGANState:
     """The initial state: ``generators`` (A → B, B → A) and ``discriminators`` (of A, of B)
     initialised on ``example`` images (``{"a": ..., "b": ...}``, scaled), G's and D's
-    ``optimizers``, empty pools of ``pool_size`` images."""
+    ``optimizers``, empty pools of ``pool_size`` images; the networks compute in
+    ``precision`` (:mod:`jaxgan.precision`)."""
     g_tx, d_tx = optimizers
     root, *keys = jax.random.split(key, 5)
     modules = (*generators, *discriminators)
@@ -129,7 +131,9 @@ def create_state(
         return [m.init(k, x, train=False) for m, k, x in zip(modules, keys, inputs, strict=True)]
 
     def model(module, variables, tx):
-        state = ModelState.create(apply_fn=module.apply, params=variables["params"], tx=tx)
+        state = ModelState.create(
+            apply_fn=module.apply, params=variables["params"], tx=tx, precision=precision
+        )
         return state.replace(step=jnp.zeros((), jnp.int32))
 
     variables = init(keys)
@@ -361,7 +365,7 @@ def initial_state(config: Config, train_set: Mapping[str, np.ndarray]) -> CycleG
     )
     example = {d: data.scale_images(jnp.asarray(train_set[d][:2])) for d in DOMAINS}
     return create_state(*build_models(config), optimizers, example, jax.random.key(config.seed),
-                        config.settings(), config.pool_size)  # fmt: skip
+                        config.settings(), config.pool_size, config.precision)  # fmt: skip
 
 
 # --- the data ----------------------------------------------------------------------------------

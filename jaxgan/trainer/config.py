@@ -18,6 +18,7 @@ import optax
 from jaxgan.cli import UsageError, flag, option, require
 from jaxgan.epoch import steps_per_epoch
 from jaxgan.losses import LOSSES
+from jaxgan.precision import PRECISIONS
 from jaxgan.state import CONDITIONALS, LATENT_DISTRIBUTIONS, GANState, StepConfig
 
 # The groups of options in --help.
@@ -48,7 +49,7 @@ class TrainConfig:
         {"workdir", "epochs", "log_every", "checkpoint_every", "checkpoint_every_steps"}
         | {"monitor_window", "collapse_ratio", "stop_on_warning"}
         | {"keep_checkpoints", "keep_best"}
-        | {"restart", "overwrite", "lr_g", "lr_d", "devices", "distributed"}
+        | {"restart", "overwrite", "lr_g", "lr_d", "devices", "distributed", "precision"}
         | {"coordinator_address", "num_processes", "process_id"}
     )
     # Metrics logged every epoch, which --keep-best may rank checkpoints by.
@@ -106,6 +107,13 @@ class TrainConfig:
     )
     ema_decay: float = option(
         0.0, "EMA decay of G's weights used for sampling (0 = off)", group=OPTIMISATION
+    )
+    precision: str = option(
+        "float32",
+        "the networks' compute dtype: bfloat16 runs them in bfloat16 (fast on GPUs and TPUs), "
+        "keeping parameters, optimizer state, losses, batch-norm statistics and metrics float32",
+        choices=tuple(PRECISIONS),
+        group=OPTIMISATION,
     )
     latent_dim: int = option(64, "dimension of the generator's noise input", group=STEP)
     latent: str = option("gaussian", "noise distribution", choices=LATENT_DISTRIBUTIONS, group=STEP)
@@ -423,6 +431,7 @@ def init_state(
         key=jax.random.key(config.seed) if key is None else key,
         config=config.step_config(total_steps),
         example_batch=example_batch,
+        precision=config.precision,
     )
 
 

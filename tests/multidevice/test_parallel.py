@@ -142,7 +142,7 @@ def test_pmap_and_shard_map_steps_match_one_device_after_20_steps(tricks):
         np.testing.assert_allclose(shard_metrics[name], metrics[name], rtol=1e-5)
 
 
-def dcgan_state(axis_name: str | None) -> GANState:
+def dcgan_state(axis_name: str | None, precision: str = "float32") -> GANState:
     """A tiny DCGAN (32x32x1, width 4) with the paper's Adam 2e-4, β1 0.5; with ``axis_name``
     its batch norm takes the batch statistics over the devices.
 
@@ -155,30 +155,49 @@ def dcgan_state(axis_name: str | None) -> GANState:
         d_tx=optax.adam(2e-4, b1=0.5),
         key=jax.random.key(0),
         config=StepConfig(latent_dim=8),
+        precision=precision,
     )
 
 
-def test_dcgan_with_cross_device_batch_norm_matches_one_device():
-    """20 steps; per-device batch norm (axis_name None on the 8 devices) differs by ~1e-2."""
+def dcgan_on_8_devices_and_1(precision: str, axis_name: str | None = parallel.AXIS):
+    """The tiny DCGAN's arrays (parameters, optimizer states, batch statistics) after the same
+    20 steps on one device and on 8 (batch norm over ``axis_name``): ``(eight, one)``."""
     batches = [
         {"x": jax.random.uniform(jax.random.key(i), (32, 32, 32, 1), minval=-1, maxval=1)}
         for i in range(20)
     ]
-    single = dcgan_state(None)
+    single = dcgan_state(None, precision)
     for batch in batches:
         single, _ = train_step(single, batch)
     mesh = parallel.data_mesh(8)
-    sharded = parallel.to_global(dcgan_state(parallel.AXIS), parallel.replicated(mesh))
+    sharded = parallel.to_global(dcgan_state(axis_name, precision), parallel.replicated(mesh))
     step = parallel.sharded_train_step(mesh)
     for batch in batches:
         sharded, _ = step(sharded, batch)
-    stats = (single.g.batch_stats, single.d.batch_stats)
-    for x, y in zip(
-        trained_arrays(sharded) + jax.tree.leaves((sharded.g.batch_stats, sharded.d.batch_stats)),
-        trained_arrays(single) + jax.tree.leaves(stats),
-        strict=True,
-    ):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5, rtol=0)
+    arrays = [
+        trained_arrays(s) + jax.tree.leaves((s.g.batch_stats, s.d.batch_stats))
+        for s in (sharded, single)
+    ]
+    return [[np.asarray(a) for a in side] for side in arrays]
+
+
+def test_dcgan_with_cross_device_batch_norm_matches_one_device():
+    """20 steps; per-device batch norm (axis_name None on the 8 devices) differs by ~1e-2."""
+    for x, y in zip(*dcgan_on_8_devices_and_1("float32"), strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
+
+
+def test_dcgan_in_bfloat16_on_8_devices_matches_one_device_to_bfloat16s_rounding():
+    """In bfloat16 the devices' partial results round differently from one device's and the
+    differences grow over 20 steps, so the match is to a share of each array's scale: measured,
+    a median of 1.5 % and at most 22 % with batch norm over the devices, 10 % and 95 % with the
+    per-device batch norm this guards against."""
+
+    def deviations(eight, one):
+        return [np.max(np.abs(x - y)) / np.max(np.abs(y)) for x, y in zip(eight, one, strict=True)]
+
+    right = deviations(*dcgan_on_8_devices_and_1("bfloat16"))
+    assert np.median(right) < 0.05 and max(right) < 0.5, (np.median(right), max(right))
 
 
 def test_host_fed_steps_on_8_devices_match_one_device():
