@@ -584,6 +584,12 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
         _check_conditioning(self, labels)
         layers, base = dcgan_layout(self.resolution)
+        if x.ndim != 4 or x.shape[1:3] != (self.resolution, self.resolution):
+            raise ValueError(
+                f"DCGANDiscriminator(resolution={self.resolution}) judges [batch, "
+                f"{self.resolution}, {self.resolution}, channels] images, got "
+                f"{list(x.shape)}; build it with the images' resolution"
+            )
         x = pack_channels(x, self.pack, self.conditioning)
         h = x
         if self.conditioning == "concat":

@@ -118,6 +118,13 @@ def test_unsupported_resolution_is_refused():
         init(DCGANGenerator(48, 3), jnp.zeros((2, 100)))
 
 
+def test_a_discriminator_given_images_of_another_size_says_so():
+    """(It used to fail deep inside with "cannot reshape array of shape (2, 0, 0, 1)".)"""
+    with pytest.raises(ValueError, match=r"resolution=64\) judges \[batch, 64, 64, channels\] "):
+        init(DCGANDiscriminator(64, width=4), jnp.zeros((2, 32, 32, 1)))
+    init(DCGANDiscriminator(32, width=4), jnp.zeros((2, 32, 32, 1)))  # the right size works
+
+
 def test_training_step_updates_batch_norm_statistics_and_sampling_uses_them():
     state = GANState.create(
         generator=DCGANGenerator(32, 1, width=4),
