@@ -24,7 +24,7 @@ import time
 
 import jax
 import numpy as np
-from machine import cpu_flags, torch_missing
+from machine import cpu_flags, program_flops, torch_missing
 
 from jaxgan import inception, inception_weights
 
@@ -60,8 +60,7 @@ def main() -> None:
     for run in contenders.values():  # compile and warm up
         run()
     batch = full[: args.batch]
-    cost = inception._features.lower(params, batch).compile().cost_analysis()
-    flops_per_image = (cost[0] if isinstance(cost, list) else cost)["flops"] / len(batch)
+    flops_per_image = program_flops(inception._features.lower(params, batch)) / len(batch)
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, run in contenders.items():

@@ -1,10 +1,15 @@
-"""What the benchmarks say about the machine they ran on, and their one-line refusal when the
+"""What the benchmarks share: what they say about the machine they ran on (its CPU flags, its
+measured matmul peak), the FLOPs of a compiled program, and their one-line refusal when the
 PyTorch side is not installed."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import NoReturn
+
+import jax
+import jax.numpy as jnp
 
 # The instruction sets that change the ratios between XLA's and PyTorch's CPU kernels.
 FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
@@ -19,6 +24,27 @@ def cpu_flags() -> str:
         return "unknown"
     present = set(line.split(":", 1)[1].split())
     return " ".join(flag for flag in FLAGS if flag in present) or "none of " + " ".join(FLAGS)
+
+
+def matmul_gflops(n: int, dtype=jnp.float32, repeats: int = 5) -> float:
+    """The best rate (GFLOP/s) of an ``n``² matmul in ``dtype`` through JAX, of ``repeats``
+    timed calls after a compiling one."""
+    a = jax.random.normal(jax.random.key(0), (n, n)).astype(dtype)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def program_flops(lowered) -> float:
+    """FLOPs of a lowered program (``jax.jit(f).lower(...)``) by XLA's cost analysis of its
+    compiled form (which counts the elementwise work too)."""
+    costs = lowered.compile().cost_analysis()
+    return float((costs[0] if isinstance(costs, list) else costs)["flops"])
 
 
 def torch_missing(error: ModuleNotFoundError, extra: str) -> NoReturn:

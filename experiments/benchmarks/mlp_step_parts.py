@@ -23,7 +23,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from machine import cpu_flags
+from machine import cpu_flags, matmul_gflops, program_flops
 
 from jaxgan.epoch import train_epoch
 from jaxgan.experiments import mnist
@@ -46,31 +46,15 @@ VARIANTS = {
 }
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """The best float32 rate of an ``n``² matmul through JAX."""
-    a = jax.random.normal(jax.random.key(0), (n, n))
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f(a).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / min(times) / 1e9
-
-
 class Variant:
-    """One config's state and data; ``run()`` trains one epoch, ``flop`` is a step's FLOPs."""
+    """One config's state on the shared ``data``; ``run()`` trains one epoch, ``flop`` is a
+    step's FLOPs."""
 
-    def __init__(self, changes: dict, precision: str):
+    def __init__(self, changes: dict, precision: str, data: dict):
         config = dataclasses.replace(mnist.Config(), precision=precision, **changes)
         self.state = init_state(config, *mnist.build_models(config), total_steps=10_000)
-        images = np.random.default_rng(0).uniform(-1, 1, (NUM_IMAGES, 28, 28, 1))
-        self.data = {"x": jnp.asarray(images, jnp.float32)}
-        self.batch = config.batch_size
-        costs = train_step.lower(self.state, {"x": self.data["x"][: self.batch]}).compile()
-        analysis = costs.cost_analysis()
-        self.flop = float((analysis[0] if isinstance(analysis, list) else analysis)["flops"])
+        self.data, self.batch = data, config.batch_size
+        self.flop = program_flops(train_step.lower(self.state, {"x": data["x"][: self.batch]}))
         self.steps = NUM_IMAGES // self.batch
 
     def run(self) -> float:
@@ -86,14 +70,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per variant")
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     args = parser.parse_args()
-    variants = {name: Variant(changes, args.precision) for name, changes in VARIANTS.items()}
+    images = np.random.default_rng(0).uniform(-1, 1, (NUM_IMAGES, 28, 28, 1))
+    data = {"x": jnp.asarray(images, jnp.float32)}
+    variants = {name: Variant(c, args.precision, data) for name, c in VARIANTS.items()}
     for v in variants.values():
         v.run()  # compiles and warms up
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, v in variants.items():
             seconds[name].append(v.run())
-    peak = matmul_gflops()
+    peak = matmul_gflops(2048)
     print(
         f"{cpu_flags()}; {jax.device_count()} JAX {jax.default_backend()} device(s); "
         f"float32 matmul peak {peak:.0f} GFLOP/s (2048², JAX); precision {args.precision}; "

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from machine import cpu_flags, torch_missing
+from machine import cpu_flags, matmul_gflops, program_flops, torch_missing
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reference"))
 try:
@@ -88,15 +88,6 @@ def mlp_macs_per_sample() -> int:
     d_update = g_fwd + 2 * d_fwd + 2 * (d_fwd + d_inner_inputs)
     g_update = g_fwd + d_fwd + d_fwd + (g_fwd + g_inner_inputs)
     return d_update + g_update
-
-
-def matmul_gflops(n: int, dtype=jnp.float32, repeats: int = 5) -> float:
-    """The best rate of an ``n``² matmul in ``dtype`` through JAX."""
-    a = jax.random.normal(jax.random.key(0), (n, n)).astype(dtype)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    best = min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
 
 
 def _timed(fn) -> float:
@@ -249,8 +240,7 @@ def dcgan_flop_per_step(resolution: int) -> float:
     """FLOPs of one jaxgan DCGAN iteration, from XLA's cost analysis of the compiled step."""
     state = dcgan_state(resolution)
     batch = {"x": jnp.asarray(dcgan_images(resolution)[:DCGAN_BATCH])}
-    costs = train_step.lower(state, batch).compile().cost_analysis()
-    return float((costs[0] if isinstance(costs, list) else costs)["flops"])
+    return program_flops(train_step.lower(state, batch))
 
 
 def check_dcgan_parameter_counts(resolution: int) -> None:

@@ -159,9 +159,9 @@ def dcgan_state(axis_name: str | None, precision: str = "float32") -> GANState:
     )
 
 
-def dcgan_on_8_devices_and_1(precision: str, axis_name: str | None = parallel.AXIS):
+def dcgan_on_8_devices_and_1(precision: str):
     """The tiny DCGAN's arrays (parameters, optimizer states, batch statistics) after the same
-    20 steps on one device and on 8 (batch norm over ``axis_name``): ``(eight, one)``."""
+    20 steps on one device and on 8 (batch norm over the devices): ``(eight, one)``."""
     batches = [
         {"x": jax.random.uniform(jax.random.key(i), (32, 32, 32, 1), minval=-1, maxval=1)}
         for i in range(20)
@@ -170,7 +170,7 @@ def dcgan_on_8_devices_and_1(precision: str, axis_name: str | None = parallel.AX
     for batch in batches:
         single, _ = train_step(single, batch)
     mesh = parallel.data_mesh(8)
-    sharded = parallel.to_global(dcgan_state(axis_name, precision), parallel.replicated(mesh))
+    sharded = parallel.to_global(dcgan_state(parallel.AXIS, precision), parallel.replicated(mesh))
     step = parallel.sharded_train_step(mesh)
     for batch in batches:
         sharded, _ = step(sharded, batch)
