@@ -90,8 +90,10 @@ UP3 = nn.ConvTranspose(5, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)), use_
     ],
 )
 def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
-    """DCGAN's and pix2pix's layers (written as matrix products, for XLA:CPU's sake) against
-    flax's convolutions with the same kernel: values and kernel gradients."""
+    """DCGAN's and pix2pix's layers (written as matrix products, with their own backward pass,
+    for XLA:CPU's sake) against flax's convolutions with the same kernel: values, kernel and
+    input gradients, and the kernel gradient of an input-gradient penalty (R1's double
+    backward pass)."""
     x = jax.random.normal(jax.random.key(0), shape)
     x_as_image = x if len(shape) == 4 else x[:, None, None, :]  # z as a 1x1 image
     size = getattr(layer, "size", 4)
@@ -99,18 +101,29 @@ def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
 
     def weighted_sum(module, kernel, x):  # a loss whose gradient differs per output value
         y = module.apply({"params": {"kernel": kernel}}, x)
-        return jnp.sum(y * jnp.arange(y.size).reshape(y.shape) / y.size)
+        return jnp.sum(jnp.tanh(y) * jnp.arange(y.size).reshape(y.shape) / y.size)
+
+    def penalty(module, kernel, x):  # R1's form: the squared norm of the input gradient
+        return jnp.sum(jax.grad(weighted_sum, argnums=2)(module, kernel, x) ** 2)
 
     np.testing.assert_allclose(
         layer.apply({"params": {"kernel": kernel}}, x),
         reference.apply({"params": {"kernel": kernel}}, x_as_image),
         atol=1e-5,
     )
-    np.testing.assert_allclose(
-        jax.grad(weighted_sum, argnums=1)(layer, kernel, x),
-        jax.grad(weighted_sum, argnums=1)(reference, kernel, x_as_image),
-        atol=1e-4,
-    )
+    for loss, argnums, atol in ((weighted_sum, (1, 2), 1e-4), (penalty, 1, 1e-3)):
+        np.testing.assert_allclose(
+            np.concatenate(
+                [np.ravel(g) for g in jax.tree.leaves(jax.grad(loss, argnums)(layer, kernel, x))]
+            ),
+            np.concatenate(
+                [
+                    np.ravel(g)
+                    for g in jax.tree.leaves(jax.grad(loss, argnums)(reference, kernel, x_as_image))
+                ]
+            ),
+            atol=atol,
+        )
 
 
 def test_unsupported_resolution_is_refused():
