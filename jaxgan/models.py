@@ -607,6 +607,9 @@ class DCGANDiscriminator(nn.Module):
       pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` consecutive images stacked
         along the channels (the reference code's ``concat(..., 3)``), returning
         ``batch // pack`` logits.
+      batch_norm: False leaves batch norm out and gives the convolutions biases, as
+        R3GAN's D (Huang et al. 2024), whose R1 and R2 penalties judge each sample alone: with
+        batch norm, a sample's logit and its input gradient depend on the rest of its batch.
     """
 
     resolution: int = 64
@@ -616,6 +619,7 @@ class DCGANDiscriminator(nn.Module):
     num_classes: int = 0
     label_embed: int = 0
     pack: int = 1
+    batch_norm: bool = True
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
@@ -634,8 +638,8 @@ class DCGANDiscriminator(nn.Module):
             planes = jnp.broadcast_to(features[:, None, None], (*x.shape[:3], features.shape[-1]))
             h = jnp.concatenate([x, planes], axis=-1)
         for i in range(layers):
-            h = DownConv(self.width * 2**i, name=f"Conv_{i}")(h)
-            if i:
+            h = DownConv(self.width * 2**i, use_bias=not self.batch_norm, name=f"Conv_{i}")(h)
+            if self.batch_norm and i:
                 h = batch_norm(train, self.axis_name)(h)
             h = nn.leaky_relu(h, negative_slope=0.2)
         logits = nn.Conv(

@@ -60,6 +60,33 @@ def test_shapes_and_depth_follow_the_resolution(resolution, channels, layers):
     assert widths == [8 * 2**i for i in range(layers)] + [1]
 
 
+def test_a_discriminator_without_batch_norm_judges_each_sample_alone():
+    """R3GAN's D (``batch_norm=False``): no batch statistics, a bias per convolution instead of
+    batch norm's scale and shift, and, in training mode, a sample's logit that does not move
+    when the rest of its batch changes (with batch norm it does)."""
+    x = jax.random.normal(jax.random.key(2), (4, 32, 32, 3))
+    plain, normed = (
+        DCGANDiscriminator(32, width=8, batch_norm=False),
+        DCGANDiscriminator(32, width=8),
+    )
+    plain_vars, normed_vars = init(plain, x), init(normed, x)
+    assert "batch_stats" not in plain_vars
+    # widths 8, 16, 32: biases 8 + 16 + 32 in place of batch norm's 2 * (16 + 32)
+    assert num_params(plain_vars) == num_params(normed_vars) - 2 * (16 + 32) + (8 + 16 + 32)
+    others = x.at[1:].set(jax.random.normal(jax.random.key(3), (3, 32, 32, 3)))
+
+    def first_logit(module, variables, batch):
+        out = module.apply(variables, batch, train=True, mutable=["batch_stats"])
+        return float((out[0] if isinstance(out, tuple) else out)[0])
+
+    assert first_logit(plain, plain_vars, x) == pytest.approx(
+        first_logit(plain, plain_vars, others), abs=1e-6
+    )
+    assert (
+        abs(first_logit(normed, normed_vars, x) - first_logit(normed, normed_vars, others)) > 1e-3
+    )
+
+
 def test_initialisation_is_the_papers():
     g = jax.jit(lambda z: init(DCGANGenerator(32, 3, width=16), z))(jnp.zeros((2, 100)))["params"]
     kernel = np.asarray(g["ConvTranspose_1"]["kernel"])

@@ -16,8 +16,9 @@ would get (not 0: the classifier errs and 26,000 samples of 1,000 modes are a fi
 The networks are the DCGAN pair at 32×32×3 (:class:`~jaxgan.models.DCGANGenerator`,
 :class:`~jaxgan.models.DCGANDiscriminator`), trained with PacGAN's settings (Adam 2e-4,
 β1 0.5, batch 64, latent 100, the non-saturating loss); ``--pack m`` lets D judge m samples
-stacked along its input channels (PacGAN). The CPU default trains widths 32 on a
-:data:`CPU_DEFAULT_TRAIN`-image set for 10 epochs (4,000 steps); PacGAN's size is
+stacked along its input channels (PacGAN); ``--no-d-batch-norm`` with ``--beta1 0 --beta2
+0.99`` gives R3GAN's D and Adam. The CPU default trains widths 32 on a
+:data:`CPU_DEFAULT_TRAIN`-image set for 40 epochs (16,000 steps); PacGAN's size is
 ``--g-width 64 --d-width 64 --num-train 128000 --epochs 50`` (a GPU's job), its harder setting
 (D a quarter of G's size) ``--g-width 64 --d-width 40`` (1,068,928 and 260,960 parameters).
 Runs resume where they stopped, like every jaxgan run; the outputs are DCGAN's (grids, figures,
@@ -101,7 +102,7 @@ class Config(ImageConfig):
     dataset: str = option("mnist", "the digits stacked", choices=("mnist",))
     conditional: str = option("none", "Stacked MNIST is unconditional", choices=("none",))
     num_train: int = option(CPU_DEFAULT_TRAIN, "stacked training images drawn (PacGAN's: 128000)")
-    epochs: int = override("epochs", 10)
+    epochs: int = override("epochs", 40)
     batch_size: int = override("batch_size", 64)
     latent_dim: int = override("latent_dim", 100)
     log_every: int = override("log_every", 50)
@@ -112,6 +113,9 @@ class Config(ImageConfig):
     g_width: int = option(32, "ngf: the generator's channels before its output layer")
     d_width: int = option(32, "ndf: the discriminator's first-layer channels")
     pack: int = option(1, "PacGAN packing degree: D judges this many samples at once")
+    d_batch_norm: bool = option(
+        True, "batch norm in D (--no-d-batch-norm: none, biases instead; R3GAN's D)"
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -154,7 +158,11 @@ def build_models(
     statistics over the devices."""
     generator = DCGANGenerator(SIZE, CHANNELS, width=config.g_width, axis_name=axis_name)
     discriminator = DCGANDiscriminator(
-        SIZE, width=config.d_width, axis_name=axis_name, pack=config.pack
+        SIZE,
+        width=config.d_width,
+        axis_name=axis_name,
+        pack=config.pack,
+        batch_norm=config.d_batch_norm,
     )
     return generator, discriminator
 
