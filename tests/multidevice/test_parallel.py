@@ -598,11 +598,18 @@ def test_translations_on_8_devices_match_1_device(name, real_mnist, tmp_path):
 def test_cyclegan_on_8_devices_matches_1_device(real_mnist, tmp_path):
     """6 steps of CycleGAN (its own state: two generators and two discriminators with instance
     norm, and the image pools, queried with the global batch's fakes) on 8 devices and on 1
-    end with the same state, pools included (which would differ by whole images if the
-    devices drew differently). Adam's moments are averages of the last steps' gradients, which
-    in these 4-channel instance-norm layers move with the reduction order: they are compared
-    to their scale (1.2 % of it apart on one machine, an AMD EPYC; the parameters 5e-5), and
-    the pools' images (G's outputs, 3e-5 apart there) to 1e-3."""
+    end with the same state, to the rounding these tiny networks amplify. The pools would
+    differ by whole images if the devices drew differently, and D's Adam moments far more than
+    their rounding if the devices' gradients were not averaged (each device has 5 samples).
+
+    The generators' gradients pass through 4-channel instance norms, which amplify rounding:
+    on an Intel machine with AMX two one-device runs of this command, compiled at different
+    LLVM optimisation levels, end with G's first moments 32 % apart (norm of the difference
+    over the norm) and 8 devices against 1 28 %, the parameters 0.34 % of their scale, the
+    pools' images 0.022 (on an AMD EPYC: 1.2 % of the moments' scale, parameters 5e-5). So
+    G's moments are compared by that relative distance (at most 0.5), the parameters to 1 %
+    of each array's scale, the pools to 0.1; D's moments (0.4 % apart there) stay within 5 %
+    of their scale element by element."""
     digits = data.load_idx(real_mnist, "train", rows=slice(0, 480))  # 240 per domain
     idx = write_idx_dataset(tmp_path / "idx", digits["image"][..., 0], digits["label"])
     argv = ["--data-dir", str(idx), "--batch-size", "40", "--epochs", "1", "--eval-samples", "0"]
@@ -615,13 +622,18 @@ def test_cyclegan_on_8_devices_matches_1_device(real_mnist, tmp_path):
     assert one.keys() == eight.keys() and int(one["['step']"]) == 6
     assert int(one["['pool_a']['count']"]) == 50  # full after 2 steps: 4 of swapping
     for name in one:
-        if "opt_state" in name and one[name].dtype.kind == "f":
-            scale = np.abs(one[name]).max()
+        scale = np.abs(one[name]).max()
+        if "opt_state" in name and one[name].dtype.kind == "f" and name.startswith("['g_"):
+            distance = np.linalg.norm(eight[name] - one[name]) / np.linalg.norm(one[name])
+            assert distance <= 0.5, (name, distance)
+        elif "opt_state" in name and one[name].dtype.kind == "f":
             np.testing.assert_allclose(eight[name], one[name], atol=0.05 * scale, err_msg=name)
         elif name.endswith("['images']"):
-            np.testing.assert_allclose(eight[name], one[name], atol=1e-3, err_msg=name)
+            np.testing.assert_allclose(eight[name], one[name], atol=0.1, err_msg=name)
+        elif one[name].dtype.kind == "f":
+            np.testing.assert_allclose(eight[name], one[name], atol=0.01 * scale, err_msg=name)
         else:
-            np.testing.assert_allclose(eight[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+            np.testing.assert_array_equal(eight[name], one[name], err_msg=name)
 
 
 def test_a_run_over_8_devices_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):
