@@ -288,7 +288,10 @@ def network_input(images: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _features(params: dict, images: jax.Array) -> jax.Array:
+def batch_features(params: dict, images: jax.Array) -> jax.Array:
+    """The compiled program of one batch: ``[n, 2048]`` features of uint8 ``[n, H, W, 1 or
+    3]`` images, unchecked (:func:`features` checks them and batches a whole set); public so
+    that a benchmark can lower it (``batch_features.lower(params, images)``) for its cost."""
     return InceptionV3().apply({"params": params}, network_input(images))
 
 
@@ -314,7 +317,7 @@ def features(
         for start in range(0, len(images), batch):
             part = images[start : start + batch]
             padding = np.zeros((batch - len(part), *part.shape[1:]), np.uint8)
-            result = _features(params, np.concatenate([part, padding]))
+            result = batch_features(params, np.concatenate([part, padding]))
             out[start : start + len(part)] = np.asarray(result)[: len(part)]
             bar.update(len(part))
     return out

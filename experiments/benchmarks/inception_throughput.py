@@ -60,7 +60,7 @@ def main() -> None:
     for run in contenders.values():  # compile and warm up
         run()
     batch = full[: args.batch]
-    flops_per_image = program_flops(inception._features.lower(params, batch)) / len(batch)
+    flops_per_image = program_flops(inception.batch_features.lower(params, batch)) / len(batch)
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, run in contenders.items():
