@@ -138,17 +138,15 @@ def test_dcgan_layers_compute_the_papers_convolutions(layer, reference, shape):
         reference.apply({"params": {"kernel": kernel}}, x_as_image),
         atol=1e-5,
     )
+
+    def flat_grads(loss, argnums, module, inputs):  # the gradients, raveled end to end
+        grads = jax.tree.leaves(jax.grad(loss, argnums)(module, kernel, inputs))
+        return np.concatenate([np.ravel(g) for g in grads])
+
     for loss, argnums, atol in ((weighted_sum, (1, 2), 1e-4), (penalty, 1, 1e-3)):
         np.testing.assert_allclose(
-            np.concatenate(
-                [np.ravel(g) for g in jax.tree.leaves(jax.grad(loss, argnums)(layer, kernel, x))]
-            ),
-            np.concatenate(
-                [
-                    np.ravel(g)
-                    for g in jax.tree.leaves(jax.grad(loss, argnums)(reference, kernel, x_as_image))
-                ]
-            ),
+            flat_grads(loss, argnums, layer, x),
+            flat_grads(loss, argnums, reference, x_as_image),
             atol=atol,
         )
 
